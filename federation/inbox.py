@@ -1,0 +1,216 @@
+"""Receiving activities: the inbox fast path and the background processor.
+
+Fast path (in the request): size cap → JSON parse → signature and digest
+verified → key owner is the activity's actor → one durable insert → ``202``.
+Everything else (normalising, policy, applying) happens in
+:class:`InboxProcessor`, which moves each :class:`~node.models.InboxItem`
+through ``awaiting_key → pending → processed | unhandled | failed | rejected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from quart import Blueprint, Response, request
+from tortoise.exceptions import IntegrityError
+
+from federation.client import authority_of, origin_of
+from federation.errors import FederationError, SignatureError
+from federation.signatures import HttpRequestView
+from federation.verify import KeyUnavailable, RequestVerifier
+from federation.vocabulary import VocabularyError, id_of, normalise
+from node.models import InboxItem
+
+log = logging.getLogger(__name__)
+
+# How often an item awaiting its key is retried, and for how long.
+KEY_RETRY_SECONDS = 30.0
+KEY_WAIT_LIMIT = dt.timedelta(hours=6)
+BATCH = 50
+
+Handler = Callable[[dict[str, Any], int], Awaitable[str]]
+
+
+def _problem(status: int, reason: str) -> Response:
+    return Response(orjson.dumps({"error": reason}), status=status, content_type="application/json")
+
+
+def request_view(base_url: str, body: bytes = b"") -> HttpRequestView:
+    """The current Quart request as the signature code sees it."""
+    query = request.query_string.decode("latin-1")
+    url = f"{base_url}{request.path}" + (f"?{query}" if query else "")
+    headers = {name: value for name, value in request.headers.items()}
+    return HttpRequestView(request.method, url, headers, body)
+
+
+def build_blueprint(
+    base_url: str, domain: str, verifier: RequestVerifier, max_bytes: int, wake: asyncio.Event
+) -> Blueprint:
+    bp = Blueprint("federation_inbox", __name__)
+
+    async def receive() -> Response:
+        declared = request.content_length
+        if declared is not None and declared > max_bytes:
+            log.info("inbox: refused %s bytes (limit %s)", declared, max_bytes)
+            return _problem(413, f"activity larger than {max_bytes} bytes")
+        body = await request.get_data(cache=False, as_text=False)
+        assert isinstance(body, bytes)
+        if len(body) > max_bytes:
+            return _problem(413, f"activity larger than {max_bytes} bytes")
+        try:
+            activity = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            log.info("inbox: malformed JSON from %s", request.remote_addr)
+            return _problem(400, "body is not valid JSON")
+        if not isinstance(activity, dict):
+            return _problem(400, "body is not a JSON object")
+        activity_id, actor_id = id_of(activity.get("id")), id_of(activity.get("actor"))
+        if not activity_id or not actor_id or not isinstance(activity.get("type"), str | list):
+            return _problem(400, "an activity needs an id, a type and an actor")
+        if authority_of(actor_id) == domain:
+            return _problem(401, "activity claims an actor of this node")
+        view = request_view(base_url, body)
+        awaiting_key = False
+        try:
+            key = await verifier.verify(view)
+        except SignatureError as exc:
+            log.info("inbox: signature rejected for %s: %s", activity_id, exc.reason)
+            return _problem(401, exc.reason)
+        except KeyUnavailable as exc:
+            # Never processed unverified: kept with its headers until the key can be fetched.
+            log.info("inbox: %s waits for its key: %s", activity_id, exc.reason)
+            awaiting_key = True
+        else:
+            if key.owner_uri != actor_id:
+                log.info("inbox: key %s is not the key of actor %s", key.key_id, actor_id)
+                return _problem(401, "the signing key does not belong to the activity's actor")
+        if origin_of(activity_id) != origin_of(actor_id):
+            return _problem(400, "the activity id is not on its actor's origin")
+        try:
+            await InboxItem.create(
+                activity_id=activity_id,
+                actor_uri=actor_id,
+                key_id=None if awaiting_key else key.key_id,
+                peer_domain=authority_of(actor_id),
+                body=body.decode("utf-8", "replace"),
+                request_headers=dict(view.headers) | {"x-fedwall-url": view.url}
+                if awaiting_key
+                else None,
+                state="awaiting_key" if awaiting_key else "pending",
+                next_attempt_at=dt.datetime.now(dt.UTC) if awaiting_key else None,
+            )
+        except IntegrityError:
+            log.debug("inbox: duplicate delivery of %s", activity_id)
+            return Response(status=202)
+        wake.set()
+        return Response(status=202)
+
+    bp.add_url_rule("/inbox", "shared_inbox", receive, methods=["POST"])
+    bp.add_url_rule("/users/<username>/inbox", "user_inbox", receive, methods=["POST"])
+    return bp
+
+
+class InboxProcessor:
+    """Moves received activities through their states, one at a time, in arrival order."""
+
+    def __init__(
+        self,
+        verifier: RequestVerifier,
+        dispatch: Callable[[dict[str, Any]], Awaitable[str]],
+        wake: asyncio.Event,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.verifier = verifier
+        self.dispatch = dispatch
+        self.wake = wake
+        self.poll_seconds = poll_seconds
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """The worker loop: process until idle, then wait for a wake-up or the poll interval."""
+        while not stopping.is_set():
+            self.wake.clear()
+            worked = await self.process_batch()
+            worked += await self.retry_awaiting_key()
+            if worked:
+                continue
+            waiter = asyncio.create_task(self.wake.wait())
+            stopper = asyncio.create_task(stopping.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            stopper.cancel()
+
+    async def process_batch(self) -> int:
+        items = await InboxItem.filter(state="pending").order_by("id").limit(BATCH)
+        for item in items:
+            await self.process(item)
+        return len(items)
+
+    async def process(self, item: InboxItem) -> None:
+        try:
+            activity = normalise(orjson.loads(item.body))
+            outcome = await self.dispatch(activity)
+        except VocabularyError as exc:
+            await self._finish(item, "failed", f"not a usable activity: {exc.reason}")
+        except FederationError as exc:
+            await self._finish(item, "failed", exc.reason)
+        except Exception as exc:
+            # A bug in one handler must not stop the queue; the item keeps the reason.
+            log.exception("inbox: processing %s failed", item.activity_id)
+            await self._finish(item, "failed", f"internal error: {type(exc).__name__}")
+        else:
+            state = "unhandled" if outcome.startswith("unhandled") else "processed"
+            if outcome.startswith("rejected"):
+                state = "rejected"
+            await self._finish(item, state, None if state == "processed" else outcome)
+
+    @staticmethod
+    async def _finish(item: InboxItem, state: str, error: str | None) -> None:
+        if error:
+            log.info("inbox: %s %s: %s", item.activity_id, state, error)
+        item.state = state
+        item.last_error = error  # type: ignore[assignment]  # nullable column
+        item.processed_at = dt.datetime.now(dt.UTC)
+        item.attempts += 1
+        await item.save(update_fields=["state", "last_error", "processed_at", "attempts"])
+
+    async def retry_awaiting_key(self) -> int:
+        now = dt.datetime.now(dt.UTC)
+        items = await InboxItem.filter(state="awaiting_key", next_attempt_at__lte=now).limit(BATCH)
+        for item in items:
+            headers = dict(item.request_headers or {})
+            url = headers.pop("x-fedwall-url", "")
+            view = HttpRequestView("POST", url, headers, item.body.encode("utf-8"))
+            try:
+                key = await self.verifier.verify(view)
+            except KeyUnavailable as exc:
+                if now - item.received_at > KEY_WAIT_LIMIT:
+                    await self._finish(
+                        item, "rejected", f"key never became available: {exc.reason}"
+                    )
+                else:
+                    item.attempts += 1
+                    item.next_attempt_at = now + dt.timedelta(
+                        seconds=KEY_RETRY_SECONDS * item.attempts
+                    )
+                    await item.save(update_fields=["attempts", "next_attempt_at"])
+                continue
+            except SignatureError as exc:
+                # Verified as forged: drop the content entirely.
+                await InboxItem.filter(id=item.id).delete()
+                log.info("inbox: %s dropped after key fetch: %s", item.activity_id, exc.reason)
+                continue
+            if key.owner_uri != item.actor_uri:
+                await InboxItem.filter(id=item.id).delete()
+                continue
+            item.state = "pending"
+            item.key_id = key.key_id
+            item.request_headers = None
+            await item.save(update_fields=["state", "key_id", "request_headers"])
+        return len(items)

@@ -1,0 +1,113 @@
+"""Decisions and the reasons behind them, in words a user understands.
+
+Reason codes:
+
+===========================  =========================================================
+``peer_not_allowlisted``     allowlist mode and no agreement covers the peer
+``peer_blocked``             an agreement covering the peer is ``blocked``
+``peer_pending``             the agreement is still ``pending``
+``agreement_expired``        the agreement's ``expires`` time has passed
+``kind_not_allowed``         the terms do not include the activity kind
+``unknown_label``            the crossing's label is not on the node's scale
+``label_above_clearance``    the effective label is above the terms' ``max_label``
+``media_not_allowed``        the crossing has media and the terms exclude media
+``profile_field_withheld``   a ``profile.*`` field is not in the terms' profile fields
+``too_long_to_scan``         a field is longer than the scan cap; held for review
+``content_blocked``          a ``block`` content rule matched
+``content_redacted``         a ``redact`` content rule matched
+``content_held``             a ``hold`` content rule matched
+``content_warning``          a ``warn`` content rule matched
+``label_raised``             a ``label`` content rule raised the effective label
+``group_denied``             a ``deny`` group rule applies
+``group_not_permitted``      an ``allow_only`` group rule excludes the author/recipient
+===========================  =========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from node.policy.kinds import Direction
+
+Outcome: TypeAlias = Literal["allow", "redact", "hold", "deny"]
+
+#: Outcomes from least to most restrictive; the most restrictive reason wins.
+OUTCOME_RANK: Final[Mapping[Outcome, int]] = {"allow": 0, "redact": 1, "hold": 2, "deny": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One thing the policy found, whether or not it changed the outcome.
+
+    ``effect`` is the outcome this reason asks for (``allow`` for warnings and label
+    changes). ``matched`` is a masked excerpt, never a full secret. A ``dry_run``
+    reason reports what a dry-run rule would have done and never counts.
+    """
+
+    rule_id: str | None
+    code: str
+    message: str
+    effect: Outcome = "allow"
+    field: str | None = None
+    matched: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict for one crossing.
+
+    ``reasons``: everything found, in evaluation order, including warnings and dry-run
+    reports. ``warnings``: the enforced ``warn`` reasons, for the author preview.
+    ``transformed``: the fields to send instead of the original ones when rules
+    redacted text or withheld profile fields (withheld fields are absent); ``None``
+    when the original fields cross unchanged or nothing crosses.
+    """
+
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    effective_label: str
+    transformed: Mapping[str, str] | None
+    warnings: tuple[Reason, ...]
+    peer: str
+    direction: Direction
+    policy_version: int
+
+    @property
+    def crosses(self) -> bool:
+        """True when something crosses now (the original or the transformed copy)."""
+        return self.outcome in ("allow", "redact")
+
+    def decisive(self) -> tuple[Reason, ...]:
+        """The enforced reasons that produced the outcome."""
+        return tuple(r for r in self.reasons if not r.dry_run and r.effect == self.outcome)
+
+
+_SUMMARY: Final[Mapping[tuple[Direction, Outcome], str]] = {
+    ("outbound", "allow"): "sent to {peer}",
+    ("outbound", "redact"): "sent to {peer} with redactions",
+    ("outbound", "hold"): "held for review before sending to {peer}",
+    ("outbound", "deny"): "not sent to {peer}",
+    ("inbound", "allow"): "accepted from {peer}",
+    ("inbound", "redact"): "accepted from {peer} with redactions",
+    ("inbound", "hold"): "held for review before accepting from {peer}",
+    ("inbound", "deny"): "not accepted from {peer}",
+}
+
+
+def explain(decision: Decision) -> str:
+    """One line for people: the verdict or its first decisive reason, then what else there is."""
+    decisive = decision.decisive()
+    lead: Reason | None = decisive[0] if decisive and decision.outcome != "allow" else None
+    line = (
+        lead.message
+        if lead
+        else _SUMMARY[decision.direction, decision.outcome].format(peer=decision.peer)
+    )
+    extras = [f"warning: {decision.warnings[0].message}"] if decision.warnings else []
+    others = len(decision.reasons) - (lead is not None) - (len(extras) > 0)
+    if others:
+        extras.append(f"{others} more reason{'s' if others != 1 else ''}")
+    return f"{line} ({'; '.join(extras)})" if extras else line

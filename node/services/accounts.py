@@ -1,0 +1,203 @@
+"""Local accounts: creation, sign-in, profile, disabling."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from node.errors import AuthenticationFailed, NotFound, ValidationError
+from node.keys import generate_key_pair
+from node.models import Account, KeyPair
+from node.passwords import hash_password, needs_rehash, verify_password
+from node.services.content import sanitize_html
+from node.site import Site
+
+USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+MAX_DISPLAY_NAME = 100
+MAX_SUMMARY = 2000
+# The node's own actor (signs node-level fetches); not a person.
+NODE_ACTOR_USERNAME = "node.actor"
+
+
+def _check_username(username: str) -> None:
+    if not USERNAME_RE.match(username):
+        raise ValidationError(
+            f"invalid username {username!r}: use 1 to 30 lower-case letters, digits or _"
+        )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+
+
+async def create_local_account(
+    site: Site,
+    username: str,
+    password: str | None,
+    *,
+    display_name: str = "",
+    email: str | None = None,
+    admin: bool = False,
+    locked: bool = False,
+) -> Account:
+    """Create a local account with its signing key. Raises ValidationError, changes nothing."""
+    _check_username(username)
+    if password is not None:
+        _check_password(password)
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise ValidationError(f"display name too long: at most {MAX_DISPLAY_NAME} characters")
+    if email is not None:
+        email = email.strip().lower()
+        if not EMAIL_RE.match(email):
+            raise ValidationError(f"invalid e-mail address {email!r}")
+    if await Account.filter(username=username, domain="").exists():
+        raise ValidationError(f"username {username!r} is already taken")
+    if email and await Account.filter(email=email).exists():
+        raise ValidationError(f"e-mail address {email!r} is already used by another account")
+    private_pem, public_pem = generate_key_pair()
+    uri = site.actor_uri(username)
+    try:
+        async with in_transaction():
+            account = await Account.create(
+                username=username,
+                domain="",
+                display_name=display_name or username,
+                email=email,
+                password_hash=hash_password(password) if password is not None else None,
+                is_admin=admin,
+                locked=locked,
+                uri=uri,
+                url=site.profile_url(username),
+                inbox_url=f"{uri}/inbox",
+                shared_inbox_url=f"{site.base_url}/inbox",
+                outbox_url=f"{uri}/outbox",
+                followers_url=f"{uri}/followers",
+                following_url=f"{uri}/following",
+            )
+            await KeyPair.create(
+                account=account,
+                key_id=f"{uri}#main-key",
+                public_pem=public_pem,
+                private_pem=private_pem,
+            )
+    except IntegrityError:
+        raise ValidationError(f"username {username!r} is already taken") from None
+    return account
+
+
+async def ensure_node_actor(site: Site, private_pem: str, public_pem: str) -> Account:
+    """The node's ``Application`` actor, created on first use with the node's key."""
+    account = await Account.get_or_none(username=NODE_ACTOR_USERNAME, domain="")
+    if account is not None:
+        return account
+    uri = f"{site.base_url}/actor"
+    async with in_transaction():
+        account = await Account.create(
+            username=NODE_ACTOR_USERNAME,
+            domain="",
+            actor_type="Application",
+            display_name=site.domain,
+            uri=uri,
+            url=site.base_url + "/",
+            inbox_url=f"{uri}/inbox",
+            shared_inbox_url=f"{site.base_url}/inbox",
+            outbox_url=f"{uri}/outbox",
+            locked=True,
+        )
+        await KeyPair.create(
+            account=account,
+            key_id=f"{uri}#main-key",
+            public_pem=public_pem,
+            private_pem=private_pem,
+        )
+    return account
+
+
+async def get_local(username: str) -> Account:
+    """The local person account ``username`` (disabled ones included)."""
+    account = await Account.get_or_none(username=username.lower(), domain="", actor_type="Person")
+    if account is None:
+        raise NotFound(f"no local user {username!r}")
+    return account
+
+
+async def list_local() -> list[Account]:
+    return await Account.filter(domain="", actor_type="Person").order_by("username")
+
+
+async def set_disabled(username: str, disabled: bool = True) -> Account:
+    """Disable (or re-enable) a local account. Its content stays."""
+    account = await get_local(username)
+    account.disabled = disabled
+    await account.save(update_fields=["disabled", "updated_at"])
+    return account
+
+
+async def authenticate(login: str, password: str) -> Account:
+    """Check a username (or e-mail address) and password; disabled accounts fail."""
+    login = login.strip().lower()
+    query = Account.filter(domain="", actor_type="Person")
+    account = await (
+        query.filter(email=login) if "@" in login else query.filter(username=login)
+    ).first()
+    if account is None:
+        verify_password(None, password)
+        raise AuthenticationFailed("wrong username or password")
+    if not verify_password(account.password_hash, password):
+        raise AuthenticationFailed("wrong username or password")
+    if account.disabled:
+        raise AuthenticationFailed("this account is disabled")
+    if account.password_hash and needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+        await account.save(update_fields=["password_hash"])
+    return account
+
+
+async def change_password(account: Account, current: str, new: str) -> None:
+    if not verify_password(account.password_hash, current):
+        raise AuthenticationFailed("the current password is wrong")
+    _check_password(new)
+    account.password_hash = hash_password(new)
+    await account.save(update_fields=["password_hash", "updated_at"])
+
+
+async def update_profile(
+    account: Account,
+    *,
+    display_name: str | None = None,
+    summary: str | None = None,
+    locked: bool | None = None,
+    profile_fields: list[dict[str, str]] | None = None,
+) -> Account:
+    """Change profile data of a local account; returns it. Raises ValidationError."""
+    if display_name is not None:
+        if len(display_name) > MAX_DISPLAY_NAME:
+            raise ValidationError(f"display name too long: at most {MAX_DISPLAY_NAME} characters")
+        account.display_name = display_name
+    if summary is not None:
+        if len(summary) > MAX_SUMMARY:
+            raise ValidationError(f"bio too long: at most {MAX_SUMMARY} characters")
+        account.summary_html = sanitize_html(
+            "".join(f"<p>{html.escape(line)}</p>" for line in summary.split("\n\n") if line)
+        )
+    if locked is not None:
+        account.locked = locked
+    if profile_fields is not None:
+        if len(profile_fields) > 8:
+            raise ValidationError("at most 8 profile fields")
+        account.profile_fields = [
+            {"name": str(f["name"])[:100], "value": str(f["value"])[:500]} for f in profile_fields
+        ]
+    await account.save()
+    return account
+
+
+def handle_of(account: Account, site: Site) -> str:
+    """``user@domain`` of any account."""
+    return f"{account.username}@{account.domain or site.domain}"

@@ -1,0 +1,34 @@
+"""The transactional outbox: changes to federate, written with the change itself.
+
+Call :func:`record` inside the transaction that makes the change; the
+federation worker reads unprocessed events in id order. A crash after commit
+can therefore never lose the federation of a committed change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.models import OutboxEvent
+
+KINDS = (
+    "post.created",
+    "post.updated",
+    "post.deleted",
+    "like.created",
+    "like.deleted",
+    "share.created",
+    "share.deleted",
+    "follow.created",
+    "follow.accepted",
+    "follow.rejected",
+    "follow.deleted",
+    "account.updated",
+)
+
+
+async def record(kind: str, **payload: Any) -> OutboxEvent:
+    """Add an event; must run inside the caller's transaction."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown outbox event kind {kind!r}")
+    return await OutboxEvent.create(kind=kind, payload=payload)

@@ -1,0 +1,14 @@
+"""Server-rendered pages for people. Calls the same services as the client API."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from node.runtime import Runtime
+
+
+def register(app: Quart, runtime: Runtime) -> None:
+    """Add the web pages to a node's app."""
+    from webui.pages import build_blueprint
+
+    app.register_blueprint(build_blueprint(runtime))

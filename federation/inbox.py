@@ -53,7 +53,7 @@ def build_blueprint(
 ) -> Blueprint:
     bp = Blueprint("federation_inbox", __name__)
 
-    async def receive() -> Response:
+    async def receive(username: str | None = None) -> Response:
         declared = request.content_length
         if declared is not None and declared > max_bytes:
             log.info("inbox: refused %s bytes (limit %s)", declared, max_bytes)

@@ -271,8 +271,8 @@ def normalise(document: object) -> JsonDict:
     a JSON object, nests deeper than :data:`MAX_NESTING`, has a malformed ``@context``,
     is not valid JSON-LD, references a remote context from inside an inline one, lacks a
     ``type`` or an absolute ``id``, is an activity without an ``actor``, embeds the object
-    of a Create/Update/Announce without ``id`` and ``type``, or reads a different ``id``
-    or ``actor`` after JSON-LD processing.
+    of a Create/Update/Announce without ``id`` and ``type``, or has an ``id`` or
+    ``actor`` key whose value JSON-LD processing would change.
     """
     if not isinstance(document, dict):
         raise VocabularyError("document is not a JSON object")
@@ -443,6 +443,7 @@ def _compact_with_jsonld(prepared: JsonDict) -> JsonDict:
     try:
         # pyld reports odd input (bad language tags, "@"-like terms) as warnings; the
         # result is still well defined, and warnings are not how we report federation input.
+        # catch_warnings is process-wide: safe on the event loop, racy across threads.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expanded = jsonld.expand(prepared, _jsonld_options())

@@ -177,6 +177,36 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
                                 error=exc.message, draft=draft)  # fmt: skip
         return redirect(request.referrer or url_for("webui.home"))
 
+    @bp.post("/posts/<int:post_id>/edit")
+    async def edit(post_id: int) -> Page:
+        account = require_viewer()
+        await check_csrf()
+        form = await request.form
+        try:
+            await posts.edit_post(site, account, post_id, form.get("text", ""),
+                                  summary=form.get("summary"))  # fmt: skip
+        except NotFound:
+            abort(404)
+        except FedwallError as exc:
+            abort(422, exc.message)
+        return redirect(request.referrer or url_for("webui.home"))
+
+    @bp.post("/follow-requests/<int:account_id>/<action>")
+    async def answer_follow_request(account_id: int, action: str) -> Page:
+        account = require_viewer()
+        await check_csrf()
+        requester = await Account.get_or_none(id=account_id)
+        if requester is None or action not in ("accept", "reject"):
+            abort(404)
+        try:
+            if action == "accept":
+                await follows.accept(site, account, requester)
+            else:
+                await follows.reject(site, account, requester)
+        except NotFound:
+            abort(404)
+        return redirect(request.referrer or url_for("webui.notifications_page"))
+
     @bp.post("/posts/<int:post_id>/<action>")
     async def act(post_id: int, action: str) -> Page:
         account = require_viewer()
@@ -246,8 +276,9 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
     async def notifications_page() -> Page:
         account = require_viewer()
         page = await notifications.list_notifications(account, page_request())
+        requests = await follows.pending_requests(account, PageRequest(limit=40))
         await notifications.mark_read(account)
-        return await render("notifications.html", page=page)
+        return await render("notifications.html", page=page, requests=requests.items)
 
     @bp.app_errorhandler(404)
     async def not_found(error: Exception) -> Page:

@@ -61,9 +61,11 @@ class Decision:
 
     ``reasons``: everything found, in evaluation order, including warnings and dry-run
     reports. ``warnings``: the enforced ``warn`` reasons, for the author preview.
-    ``transformed``: the fields to send instead of the original ones when rules
-    redacted text or withheld profile fields (withheld fields are absent); ``None``
-    when the original fields cross unchanged or nothing crosses.
+    ``transformed``: the fields to use instead of the original ones when rules
+    redacted text or withheld profile fields (withheld fields are absent), for this
+    peer only; ``None`` when the original fields are fine or the outcome is ``deny``.
+    (On ``hold`` it is what a reviewer would release.)
+    ``effective_label``: the crossing's label after ``label`` rules raised it.
     """
 
     outcome: Outcome

@@ -86,10 +86,10 @@ class _Evaluation:
         "fields",
         "found",
         "matchers",
-        "rank",
         "reasons",
         "redactions",
         "scans",
+        "seen",
         "snapshot",
         "terms",
         "truncated",
@@ -111,7 +111,7 @@ class _Evaluation:
         self.redactions: dict[str, list[Span]] = {}
         self.truncated: set[str] = set()
         self.terms: DirectionTerms | None = None
-        self.rank = 0
+        self.seen: set[str] = set()
 
     # --- bookkeeping -----------------------------------------------------------------
 
@@ -142,24 +142,28 @@ class _Evaluation:
         self.terms = self.admit()
         if self.terms is not None:
             self.check_terms(self.terms)
-        self.prefilter()
+        passed = self.prefilter()
         label = self.effective_label(index.label_rules[direction])
-        found = self.found
-        for rule, slots, everywhere in index.content_rules[direction]:
-            # The hot loop: most rules are skipped here, by scope or by prefilters.
-            if not everywhere and not self.in_scope(rule.scope, label):
+        # Only rules without matchers, or with a matcher that passed its prefilter, can
+        # apply; visit those in policy order.
+        rules = index.content_rules[direction]
+        rules_by_slot = index.rules_by_slot[direction]
+        candidates = set(index.matcherless[direction])
+        for slot in passed:
+            candidates.update(rules_by_slot.get(slot, ()))
+        for position in sorted(candidates):
+            rule, slots, everywhere = rules[position]
+            if not everywhere and not self.in_scope(rule.scope):
                 continue
             if slots:
                 for slot in slots:
-                    if found[slot] if found[slot] is not None else self.find(slot):
+                    if self.find(slot):
                         break
                 else:
                     continue
-            self.apply_content_rule(rule, slots, label)
-        kind = crossing.kind
-        for group_rule in index.group_rules[direction]:
-            if kind in group_rule.kinds:
-                self.apply_group_rule(group_rule, label)
+            self.apply_content_rule(rule, slots)
+        for group_rule in index.group_rules[direction, crossing.kind]:
+            self.apply_group_rule(group_rule)
         for name in sorted(self.truncated):
             self.add(
                 "hold",
@@ -253,51 +257,56 @@ class _Evaluation:
     # --- labels ----------------------------------------------------------------------
 
     def effective_label(self, label_rules: tuple[IndexedRule, ...]) -> str:
-        """Apply ``label`` rules until the label stops rising, then check clearance."""
+        """Apply ``label`` rules until no more apply, then check clearance.
+
+        The crossing "has" its own label and every label an applied rule raised it to;
+        a scope's labels match any of them, and the effective label is the highest.
+        Adding rules can therefore only add labels, never make a rule stop applying.
+        """
         snapshot, crossing = self.snapshot, self.crossing
         scale = snapshot.labels
         base = crossing.label if crossing.label is not None else snapshot.default_label
         if base not in scale:
             # Unknown labels (e.g. from a peer's vocabulary) are treated as the most
             # sensitive: nothing that depends on the label can then let too much through.
-            self.rank = len(scale) - 1
+            self.seen = {base, scale.highest}
             self.add(
                 "deny",
                 "unknown_label",
                 f"label {base!r} is not one of this node's labels ({', '.join(scale.names)})",
             )
             return base
-        self.rank = scale.rank(base)
+        self.seen = {base}
         raised_by: ContentRule | None = None
-        applied: set[str] = set()
-        changed = bool(label_rules)
-        while changed:
+        rank = scale.rank(base)
+        pending = [entry for entry in label_rules if entry[0].mode == "enforce"]
+        changed = True
+        while changed and pending:
             changed = False
-            for rule, slots, _ in label_rules:
-                if rule.mode != "enforce" or rule.id in applied:
-                    continue
-                current = scale.names[self.rank]
-                if not self.in_scope(rule.scope, current):
+            for entry in list(pending):
+                rule, slots, _ = entry
+                if not self.in_scope(rule.scope):
                     continue
                 hits = self.hits(rule, slots)
+                pending.remove(entry)
                 if hits is None:
                     continue
-                applied.add(rule.id)
                 assert rule.raise_to is not None  # guaranteed by ContentRule
+                if rule.raise_to not in self.seen:
+                    changed = True
+                    self.seen.add(rule.raise_to)
                 target = scale.rank(rule.raise_to)
                 if target > scale.rank(base):
-                    self.report_rule(rule, hits, "allow", "label_raised", current)
-                if target > self.rank:
-                    self.rank = target
-                    raised_by = rule
-                    changed = True
-        label = scale.names[self.rank]
+                    self.report_rule(rule, hits, "allow", "label_raised")
+                if target > rank:
+                    rank, raised_by = target, rule
+        label = scale.names[rank]
         for rule, slots, _ in label_rules:
-            if rule.mode == "dry_run" and self.in_scope(rule.scope, label):
+            if rule.mode == "dry_run" and self.in_scope(rule.scope):
                 hits = self.hits(rule, slots)
                 assert rule.raise_to is not None
-                if hits is not None and scale.rank(rule.raise_to) > self.rank:
-                    self.report_rule(rule, hits, "allow", "label_raised", label)
+                if hits is not None and scale.rank(rule.raise_to) > rank:
+                    self.report_rule(rule, hits, "allow", "label_raised")
         self.check_clearance(label, base, raised_by)
         return label
 
@@ -305,7 +314,8 @@ class _Evaluation:
         terms, crossing = self.terms, self.crossing
         if terms is None:
             return
-        if self.rank <= self.snapshot.labels.rank(terms.max_label):
+        labels = self.snapshot.labels
+        if labels.rank(label) <= labels.rank(terms.max_label):
             return
         accepts = (
             f"the highest label {crossing.peer} accepts"
@@ -322,9 +332,9 @@ class _Evaluation:
 
     # --- content rules ---------------------------------------------------------------
 
-    def in_scope(self, scope: Scope, label: str) -> bool:
+    def in_scope(self, scope: Scope) -> bool:
         crossing = self.crossing
-        if scope.labels and label not in scope.labels:
+        if scope.labels and scope.labels.isdisjoint(self.seen):
             return False
         if not scope.covers_peer(crossing.peer_pattern_set):
             return False
@@ -334,8 +344,8 @@ class _Evaluation:
             not scope.recipient_groups.isdisjoint(r.groups) for r in crossing.recipients
         )
 
-    def prefilter(self) -> None:
-        """Prepare the fields for scanning and rule out matchers whose prefilter fails.
+    def prefilter(self) -> list[int]:
+        """Prepare the fields for scanning; return the matcher slots that may match.
 
         Every matcher of the direction is asked once, about all fields joined together;
         afterwards ``found[slot]`` is :data:`_NOTHING` for those that cannot match.
@@ -345,25 +355,40 @@ class _Evaluation:
         keyword_probes = index.keyword_probes[direction]
         other_slots = index.other_slots[direction]
         if not keyword_probes and not other_slots:
-            return
+            return []
         found = self.found
         scans = self.scans = [(name, ScanText(text)) for name, text in self.fields.items()]
         if not scans:
             found[:] = [_NOTHING] * len(found)
-            return
+            return []
         self.truncated.update(name for name, scan in scans if scan.truncated)
         joined = ScanText.joined([scan for _, scan in scans])
-        folded = joined.folded
-        for slot, probes in keyword_probes:
-            for probe in probes:
-                if probe in folded:
-                    break
-            else:
-                found[slot] = _NOTHING
+        passed = []
+        words = joined.words
+        if words is not None:
+            for slot, _, word_probes in keyword_probes:
+                for word in word_probes:
+                    if not word or word in words:
+                        passed.append(slot)
+                        break
+                else:
+                    found[slot] = _NOTHING
+        else:
+            folded = joined.folded
+            for slot, probes, _ in keyword_probes:
+                for probe in probes:
+                    if probe in folded:
+                        passed.append(slot)
+                        break
+                else:
+                    found[slot] = _NOTHING
         matchers = self.matchers
         for slot in other_slots:
-            if not matchers[slot].may_match(joined):
+            if matchers[slot].may_match(joined):
+                passed.append(slot)
+            else:
                 found[slot] = _NOTHING
+        return passed
 
     def find(self, slot: int) -> Mapping[str, tuple[Span, ...]]:
         """Run one matcher over every field that crosses (once per evaluation)."""
@@ -395,26 +420,24 @@ class _Evaluation:
             field_hits.sort(key=lambda hit: hit[1].start)
         return hits
 
-    def apply_content_rule(self, rule: ContentRule, slots: tuple[int, ...], label: str) -> None:
+    def apply_content_rule(self, rule: ContentRule, slots: tuple[int, ...]) -> None:
         """Act on a rule in scope (the caller checked) whose matchers may have matched."""
         hits = self.hits(rule, slots)
         if hits is None:
             return
         effect, code = _ACTION_EFFECT[rule.action]
-        self.report_rule(rule, hits, effect, code, label)
+        self.report_rule(rule, hits, effect, code)
         if rule.action == "redact" and rule.mode == "enforce":
             for name, field_hits in hits.items():
                 self.redactions.setdefault(name, []).extend(span for _, span in field_hits)
 
-    def report_rule(
-        self, rule: ContentRule, hits: _Hits, effect: Outcome, code: str, label: str
-    ) -> None:
+    def report_rule(self, rule: ContentRule, hits: _Hits, effect: Outcome, code: str) -> None:
         dry_run = rule.mode == "dry_run"
         verdict = None
         if rule.action == "label":
             verdict = self.label_verdict(rule, dry_run)
         if not hits:
-            body = f"rule '{rule.id}' matched {self.scope_text(rule.scope, label)}"
+            body = f"rule '{rule.id}' matched {self.scope_text(rule.scope)}"
             self.add(effect, code, body, rule_id=rule.id, dry_run=dry_run, verdict=verdict)
             return
         for name, field_hits in hits.items():
@@ -436,12 +459,16 @@ class _Evaluation:
             verdict += f", above {terms.max_label}, so it would not have crossed"
         return verdict
 
-    def scope_text(self, scope: Scope, label: str) -> str:
+    def matched_labels(self, scope: Scope) -> str:
+        labels = self.snapshot.labels
+        return ", ".join(sorted(scope.labels & self.seen, key=labels.rank))
+
+    def scope_text(self, scope: Scope) -> str:
         """What a rule without matchers matched, e.g. ``label confidential``."""
         crossing = self.crossing
         parts = []
         if scope.labels:
-            parts.append(f"label {label}")
+            parts.append(f"label {self.matched_labels(scope)}")
         if scope.author_groups:
             groups = scope.author_groups & crossing.author_groups
             parts.append(f"author group {', '.join(sorted(groups))}")
@@ -476,19 +503,18 @@ class _Evaluation:
 
     # --- group rules -----------------------------------------------------------------
 
-    def apply_group_rule(self, rule: GroupRule, label: str) -> None:
+    def apply_group_rule(self, rule: GroupRule) -> None:
+        """Apply a group rule of the crossing's direction and kind."""
         crossing = self.crossing
-        if crossing.kind not in rule.kinds:
-            return
         scope = rule.scope
-        if scope.labels and label not in scope.labels:
+        if scope.labels and scope.labels.isdisjoint(self.seen):
             return
         if not scope.covers_peer(crossing.peer_pattern_set):
             return
         dry_run = rule.mode == "dry_run"
         kinds = kind_text(crossing.kind)
         if rule.effect == "deny":
-            if not self.in_scope(scope, label):
+            if not self.in_scope(scope):
                 return
             conditions = []
             if scope.author_groups:
@@ -500,7 +526,7 @@ class _Evaluation:
                 )
                 conditions.append(f"to members of {', '.join(sorted(groups))}")
             if scope.labels:
-                conditions.append(f"labelled {label}")
+                conditions.append(f"labelled {self.matched_labels(scope)}")
             body = " ".join([f"rule '{rule.id}' forbids {kinds}", *conditions])
             self.add("deny", "group_denied", body, rule_id=rule.id, dry_run=dry_run)
             return

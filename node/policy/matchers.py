@@ -39,6 +39,14 @@ _CLASSES: Final = bytes(
 )
 
 
+# ASCII letters lower-cased, digits and "_" kept, everything else a space: splitting the
+# result gives the lower-cased \w+ words of ASCII text.
+_WORDS: Final = bytes(
+    b + 32 if 65 <= b <= 90 else b if (97 <= b <= 122 or 48 <= b <= 57 or b == 95) else 32
+    for b in range(256)
+)
+
+
 def fold(text: str) -> str:
     """Case-fold for prefilters: a superset of what ``re.IGNORECASE`` considers equal."""
     return text.casefold() if text.isascii() else text.translate(_FOLD_FIXES).casefold()
@@ -59,13 +67,15 @@ class ScanText:
     the cheap prefilters that let most matchers skip the text without running a pattern.
     """
 
-    __slots__ = ("_classes", "_folded", "text", "truncated")
+    __slots__ = ("_classes", "_digits", "_folded", "_words", "text", "truncated")
 
     def __init__(self, text: str) -> None:
         self.truncated = len(text) > MAX_SCAN_CHARS
         self.text = text[:MAX_SCAN_CHARS] if self.truncated else text
         self._folded: str | None = None
         self._classes: bytes | None = None
+        self._words: frozenset[bytes] | None = None
+        self._digits = -1
 
     @classmethod
     def joined(cls, scans: list[ScanText]) -> ScanText:
@@ -91,15 +101,32 @@ class ScanText:
         return self._classes
 
     @property
+    def words(self) -> frozenset[bytes] | None:
+        """The lower-cased ``\\w+`` words of ASCII text; None when the text is not ASCII.
+
+        For ASCII text, every word-piece of a case-insensitive keyword match is one of
+        these words (see :attr:`KeywordMatcher.word_probes`), so a set lookup replaces a
+        substring search per keyword.
+        """
+        if self._words is None:
+            if not self.text.isascii():
+                return None
+            self._words = frozenset(self.text.encode("ascii").translate(_WORDS).split())
+        return self._words
+
+    @property
     def digits(self) -> int:
         """How many ASCII digits the text has."""
-        return self.classes.count(48)
+        if self._digits < 0:
+            self._digits = self.classes.count(48)
+        return self._digits
 
 
 # On ScanText.classes: 13 digits with single space/dash separators (every card number
 # has that); 8 digits at most 3 separator characters apart (every phone number has that).
 _CARD_HINT: Final = re.compile(rb"0(?:[ \-]?0){12}")
 _PHONE_HINT: Final = re.compile(rb"0(?:[ .\-/()]{0,3}0){7}")
+_IBAN_HINT: Final = re.compile(rb"aa00")  # country code and check digits
 
 
 def _spans(found: list[tuple[int, int]]) -> tuple[Span, ...]:
@@ -183,6 +210,7 @@ class KeywordMatcher:
     type_name: ClassVar[str] = "keyword"
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _probes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _word_probes: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         words = tuple(w.strip() for w in self.words)
@@ -201,6 +229,14 @@ class KeywordMatcher:
             pieces = re.findall(r"\w+", fold(word))
             probes.append(max(pieces, key=len) if pieces else "")
         object.__setattr__(self, "_probes", tuple(dict.fromkeys(probes)))
+        # ASCII text can only match a keyword whose folded pieces are ASCII: the
+        # non-ASCII characters that re.IGNORECASE equates with ASCII ones (long s,
+        # Kelvin sign, dotted and dotless i) fold to ASCII. Non-ASCII probes drop out.
+        object.__setattr__(
+            self,
+            "_word_probes",
+            tuple(p.encode("ascii") for p in self._probes if p.isascii()),
+        )
 
     @property
     def probes(self) -> tuple[str, ...]:
@@ -210,9 +246,24 @@ class KeywordMatcher:
         """
         return self._probes
 
+    @property
+    def word_probes(self) -> tuple[bytes, ...]:
+        """:attr:`probes` for ASCII text, as bytes to look up in :attr:`ScanText.words`.
+
+        ``b""`` means "always run"; no probe at all means ASCII text cannot match.
+        """
+        return self._word_probes
+
     def may_match(self, scan: ScanText) -> bool:
+        words = scan.words
+        if words is not None:
+            # Loops, not any(): a generator expression costs more than the lookups here.
+            for word in self._word_probes:  # noqa: SIM110
+                if not word or word in words:
+                    return True
+            return False
         folded = scan.folded
-        for probe in self._probes:  # noqa: SIM110  # any() over a generator is twice as slow
+        for probe in self._probes:  # noqa: SIM110
             if probe in folded:
                 return True
         return False
@@ -312,7 +363,7 @@ class IbanMatcher:
     type_name: ClassVar[str] = "iban"
 
     def may_match(self, scan: ScanText) -> bool:
-        return b"aa00" in scan.classes
+        return scan.digits >= 2 and bool(_IBAN_HINT.search(scan.classes))
 
     def find(self, scan: ScanText) -> tuple[Span, ...]:
         if not self.may_match(scan):

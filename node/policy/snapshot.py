@@ -12,6 +12,7 @@ from node.policy.kinds import (
     ANY_PROFILE_FIELD,
     DIRECTIONS,
     FEDERATION_MODES,
+    KINDS,
     Direction,
     FederationMode,
     check_choice,
@@ -54,11 +55,17 @@ class _Index:
     matchers: tuple[Matcher, ...]
     #: Per direction: the keyword matchers' probes by slot, and the other matchers' slots,
     #: so one tight loop can prefilter every matcher of an evaluation.
-    keyword_probes: Mapping[str, tuple[tuple[int, tuple[str, ...]], ...]]
+    keyword_probes: Mapping[str, tuple[tuple[int, tuple[str, ...], tuple[bytes, ...]], ...]]
     other_slots: Mapping[str, tuple[int, ...]]
     content_rules: Mapping[str, tuple[IndexedRule, ...]]
     label_rules: Mapping[str, tuple[IndexedRule, ...]]
-    group_rules: Mapping[str, tuple[GroupRule, ...]]
+    #: Per direction: positions in ``content_rules`` of the rules using each matcher
+    #: slot, and of the rules without matchers; rules whose matchers all fail their
+    #: prefilter are never visited.
+    rules_by_slot: Mapping[str, Mapping[int, tuple[int, ...]]]
+    matcherless: Mapping[str, tuple[int, ...]]
+    #: Per (direction, kind).
+    group_rules: Mapping[tuple[str, str], tuple[GroupRule, ...]]
     unlisted: Mapping[str, DirectionTerms]
 
 
@@ -153,11 +160,21 @@ class PolicySnapshot:
             }
             return sorted(used)
 
+        def by_slot(rules: tuple[IndexedRule, ...]) -> Mapping[int, tuple[int, ...]]:
+            positions: dict[int, list[int]] = {}
+            for position, (_, rule_slots, _) in enumerate(rules):
+                for slot in rule_slots:
+                    positions.setdefault(slot, []).append(position)
+            return {slot: tuple(found) for slot, found in positions.items()}
+
         matchers = tuple(slots)
+        content_rules: dict[str, tuple[IndexedRule, ...]] = {
+            d: with_slots(d, False) for d in DIRECTIONS
+        }
         return _Index(
             keyword_probes={
                 d: tuple(
-                    (slot, matcher.probes)
+                    (slot, matcher.probes, matcher.word_probes)
                     for slot in slots_for(d)
                     if isinstance(matcher := matchers[slot], KeywordMatcher)
                 )
@@ -172,10 +189,19 @@ class PolicySnapshot:
             exact_peers={d: a for d, a in self.peers.items() if not d.startswith("*.")},
             wildcard_peers={d: a for d, a in self.peers.items() if d.startswith("*.")},
             matchers=matchers,
-            content_rules={d: with_slots(d, False) for d in DIRECTIONS},
+            content_rules=content_rules,
             label_rules={d: with_slots(d, True) for d in DIRECTIONS},
+            rules_by_slot={d: by_slot(content_rules[d]) for d in DIRECTIONS},
+            matcherless={
+                d: tuple(i for i, (_, slots, _) in enumerate(content_rules[d]) if not slots)
+                for d in DIRECTIONS
+            },
             group_rules={
-                d: tuple(r for r in self.group_rules if d in r.scope.directions) for d in DIRECTIONS
+                (d, kind): tuple(
+                    r for r in self.group_rules if d in r.scope.directions and kind in r.kinds
+                )
+                for d in DIRECTIONS
+                for kind in KINDS
             },
             unlisted={
                 "outbound": self.unlisted_outbound

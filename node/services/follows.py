@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from node.errors import NotFound, PermissionDenied, ValidationError
@@ -114,7 +114,7 @@ async def remove_follow(relation: Follow, follower: Account, followee: Account) 
         await adjust_follow_counts(relation, -1)
     await relation.delete()
     if follower.is_local:
-        shared_ids = Share.filter(account_id=followee.id).values_list("id", flat=True)
+        shared_ids = Subquery(Share.filter(account_id=followee.id).values_list("id", flat=True))
         await TimelineEntry.filter(owner_id=follower.id, post__author_id=followee.id).delete()
         await TimelineEntry.filter(owner_id=follower.id, share_id__in=shared_ids).delete()
 

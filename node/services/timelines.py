@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tortoise.expressions import Subquery
+
 from node.models import Account, Follow, Post, PostTag, Share, TimelineEntry
 from node.services.pagination import Page, PageRequest, make_page, paginate
 
@@ -83,7 +85,9 @@ async def public_timeline(
 async def tag_timeline(viewer: Account | None, tag: str, page: PageRequest) -> Page[TimelineItem]:
     """Posts with ``#tag`` that ``viewer`` may see on a public or node-wide basis."""
     allowed = ["public", "node"] if viewer is not None and viewer.is_local else ["public"]
-    post_ids = PostTag.filter(name=tag.lower().lstrip("#")).values_list("post_id", flat=True)
+    post_ids = Subquery(
+        PostTag.filter(name=tag.lower().lstrip("#")).values_list("post_id", flat=True)
+    )
     query = Post.filter(id__in=post_ids, deleted_at=None, visibility__in=allowed).prefetch_related(
         "author"
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 from aerich import Command
+from aerich.migrate import Migrate
 from tortoise import Tortoise
 
 from node.db import MIGRATIONS_DIR, tortoise_config
@@ -57,6 +58,18 @@ async def _generate(database_url: str, name: str, workdir: Path) -> Path:
     (location / "models").mkdir(parents=True)
     for existing in sorted((MIGRATIONS_DIR / "models").glob("[0-9]*_*.py")):
         shutil.copy(existing, location / "models" / existing.name)
+    # aerich keeps its pending operations in class attributes: start each dialect afresh.
+    for name_ in (
+        "upgrade_operators",
+        "downgrade_operators",
+        "_upgrade_fk_m2m_index_operators",
+        "_downgrade_fk_m2m_index_operators",
+        "_upgrade_m2m",
+        "_downgrade_m2m",
+    ):
+        setattr(Migrate, name_, [])
+    Migrate._rename_fields, Migrate._rename_models = {}, {}
+    Migrate._last_version_content = None
     command = Command(tortoise_config(database_url), app="models", location=str(location))
     before = set((location / "models").glob("*.py"))
     try:
@@ -65,6 +78,8 @@ async def _generate(database_url: str, name: str, workdir: Path) -> Path:
         else:
             await command.init()
             await command.upgrade(run_in_transaction=True)
+            # Read the state the existing migrations left, which the diff starts from.
+            await command.init()
             await command.migrate(name)
     finally:
         await Tortoise.close_connections()

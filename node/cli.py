@@ -213,6 +213,63 @@ async def cmd_user_enable(args: argparse.Namespace) -> int:
     return 0
 
 
+DELIVERY_STATES = ("pending", "in_flight", "retrying", "delivered", "dead")
+
+
+async def cmd_deliveries(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from node.models import Delivery
+
+    words = list(args.words)
+    retry = words[:1] == ["retry"]
+    if retry:
+        words = words[1:]
+    if not words:
+        raise CliError("missing DATA_DIR (see `fedwall deliveries --help`)")
+    data_dir, rest = words[0], words[1:]
+    settings = load_settings(Path(data_dir))
+    if args.state is not None and args.state not in DELIVERY_STATES:
+        raise CliError(f"invalid --state {args.state!r}: use one of {', '.join(DELIVERY_STATES)}")
+
+    async def work(runtime: Runtime) -> None:
+        if retry:
+            if bool(rest) == bool(args.peer):
+                raise CliError("retry needs exactly one of: a delivery ID, or --peer DOMAIN")
+            query = Delivery.filter(state__in=("retrying", "dead"))
+            if rest:
+                if not rest[0].isdigit():
+                    raise CliError(f"invalid delivery id {rest[0]!r}")
+                query = query.filter(id=int(rest[0]))
+            else:
+                query = query.filter(peer_domain=args.peer)
+            count = await query.update(state="retrying", next_attempt_at=dt.datetime.now(dt.UTC))
+            if rest and count == 0:
+                raise CliError(f"no retrying or dead delivery with id {rest[0]}")
+            print(f"{count} deliver{'y' if count == 1 else 'ies'} scheduled for an immediate retry")
+            return
+        if rest:
+            raise CliError(f"unexpected argument {rest[0]!r}")
+        query = Delivery.all().order_by("-id").limit(args.limit)
+        if args.state:
+            query = query.filter(state=args.state)
+        if args.peer:
+            query = query.filter(peer_domain=args.peer)
+        rows = await query
+        print(f"{'ID':<20} {'STATE':<10} {'TRIES':>5} {'PEER':<28} {'NEXT ATTEMPT':<20} LAST ERROR")
+        for d in rows:
+            when = d.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S")
+            error = (d.last_error or "")[:60]
+            print(
+                f"{d.id:<20} {d.state:<10} {d.attempts:>5} {d.peer_domain:<28} {when:<20} {error}"
+            )
+        if not rows:
+            print("(no deliveries)")
+
+    await _with_database(settings, work)
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
@@ -271,6 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("enable", cmd_user_enable, "Re-enable a disabled account.", user_commands)
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("username", metavar="USERNAME")
+
+    p = command(
+        "deliveries",
+        cmd_deliveries,
+        "List outbound deliveries, or retry failed ones.",
+    )
+    p.usage = (
+        "fedwall deliveries DATA_DIR [--state STATE] [--peer DOMAIN] [--limit N]\n"
+        "       fedwall deliveries retry DATA_DIR (ID | --peer DOMAIN)"
+    )
+    p.add_argument("words", nargs="+", metavar="ARG", help="DATA_DIR, or: retry DATA_DIR [ID]")
+    p.add_argument(
+        "--state", metavar="STATE", help=f"only this state: {', '.join(DELIVERY_STATES)}"
+    )
+    p.add_argument("--peer", metavar="DOMAIN", help="only deliveries to this peer")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="rows to list (default 50)")
 
     p = command("demo", cmd_demo, "Start a local demo federation of three nodes on SQLite.")
     p.add_argument("--data", default="demo-data", metavar="DIR", help="where the nodes live")

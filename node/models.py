@@ -332,9 +332,12 @@ class Delivery(Model):
         "models.Account", related_name="deliveries", on_delete=fields.CASCADE
     )
     body = fields.TextField()
+    # pending, in_flight, delivered, retrying, dead; held while a review decides.
     state = fields.CharField(max_length=16, default="pending")
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
+    # The policy's transformed copy for this destination (redactions), when it differs.
+    policy_outcome = fields.CharField(max_length=16, null=True)
     claimed_until = fields.DatetimeField(null=True)
     last_status = fields.IntField(null=True)
     last_error = fields.TextField(null=True)
@@ -371,3 +374,249 @@ class InboxItem(Model):
     class Meta:
         table = "inbox_items"
         indexes = (Index(fields=("state", "id")),)
+
+
+class AuthorizationCode(Model):
+    """An OAuth authorization code (PKCE-bound); only its SHA-256 is stored."""
+
+    code_hash = fields.CharField(max_length=64, primary_key=True)
+    app: fields.ForeignKeyRelation[OAuthApp] = fields.ForeignKeyField(
+        "models.OAuthApp", related_name="codes", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="authorization_codes", on_delete=fields.CASCADE
+    )
+    redirect_uri = fields.CharField(max_length=URL_LENGTH)
+    scopes = fields.CharField(max_length=500)
+    code_challenge = fields.CharField(max_length=128, null=True)
+    code_challenge_method = fields.CharField(max_length=16, null=True)
+    expires_at = fields.DatetimeField()
+    used = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "authorization_codes"
+
+
+class RefreshToken(Model):
+    """A refresh token for an access token; only its SHA-256 is stored."""
+
+    token_hash = fields.CharField(max_length=64, primary_key=True)
+    access_token: fields.ForeignKeyRelation[AccessToken] = fields.ForeignKeyField(
+        "models.AccessToken", related_name="refresh_tokens", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "refresh_tokens"
+
+
+class Bookmark(Model):
+    id = fields.BigIntField(primary_key=True, generated=False, default=new_id)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="bookmarks", on_delete=fields.CASCADE
+    )
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="bookmarks", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "bookmarks"
+        unique_together = (("account", "post"),)
+
+
+class Marker(Model):
+    """Where an account stopped reading a timeline (``home`` or ``notifications``)."""
+
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="markers", on_delete=fields.CASCADE
+    )
+    timeline = fields.CharField(max_length=32)
+    last_read_id = fields.BigIntField()
+    version = fields.IntField(default=1)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "markers"
+        unique_together = (("account", "timeline"),)
+
+
+class IdempotencyKey(Model):
+    """The post created for an ``Idempotency-Key`` (client retries create nothing twice)."""
+
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="idempotency_keys", on_delete=fields.CASCADE
+    )
+    key = fields.CharField(max_length=200)
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="idempotency_keys", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "idempotency_keys"
+        unique_together = (("account", "key"),)
+
+
+class Conversation(Model):
+    """Direct messages grouped by their ActivityPub ``context``, the same on every node."""
+
+    id = fields.BigIntField(primary_key=True, generated=False, default=new_id)
+    context = fields.CharField(max_length=URL_LENGTH, unique=True)
+    last_post: fields.ForeignKeyNullableRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="last_of_conversations", null=True, on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "conversations"
+
+
+class ConversationMember(Model):
+    """A participant of a conversation (local or remote); per-participant state for local ones."""
+
+    id = fields.BigIntField(primary_key=True, generated=False, default=new_id)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="members", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="conversations", on_delete=fields.CASCADE
+    )
+    last_read_id = fields.BigIntField(default=0)
+    unread_count = fields.IntField(default=0)
+    muted = fields.BooleanField(default=False)
+    left_at = fields.DatetimeField(null=True)
+    # Messages older than this id were sent before the member joined and stay hidden.
+    joined_after_id = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "conversation_members"
+        unique_together = (("conversation", "account"),)
+        indexes = (Index(fields=("account_id", "updated_at")),)
+
+
+class PolicyVersion(Model):
+    """One version of the node's boundary policy, as its TOML text; the newest is in force."""
+
+    version = fields.IntField(primary_key=True)
+    source = fields.TextField()
+    author = fields.CharField(max_length=200)
+    comment = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "policy_versions"
+
+
+class PeerRequest(Model):
+    """A node not (yet) allowed that tried to contact this one, and what it tried."""
+
+    domain = fields.CharField(max_length=255, primary_key=True)
+    state = fields.CharField(max_length=16, default="pending")
+    attempts: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list)
+    attempt_count = fields.IntField(default=0)
+    first_seen_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(auto_now=True)
+    decided_by = fields.CharField(max_length=200, null=True)
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "peer_requests"
+
+
+class PeerStats(Model):
+    """Traffic and health per peer, for the admin overview."""
+
+    domain = fields.CharField(max_length=255, primary_key=True)
+    last_contact_at = fields.DatetimeField(null=True)
+    inbound_allowed = fields.IntField(default=0)
+    inbound_denied = fields.IntField(default=0)
+    outbound_allowed = fields.IntField(default=0)
+    outbound_denied = fields.IntField(default=0)
+
+    class Meta:
+        table = "peer_stats"
+
+
+class Group(Model):
+    """A group of local accounts that policy rules can name (managed here or synced)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    description = fields.TextField(default="")
+    source = fields.CharField(max_length=16, default="local")
+    # Stable id in the directory (e.g. entryUUID / objectGUID): renames keep policies attached.
+    external_id = fields.CharField(max_length=255, null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "groups"
+
+
+class GroupMembership(Model):
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation[Group] = fields.ForeignKeyField(
+        "models.Group", related_name="memberships", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="memberships", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "group_memberships"
+        unique_together = (("group", "account"),)
+
+
+class ReviewItem(Model):
+    """A crossing held by a ``hold`` rule until an admin approves or rejects it."""
+
+    id = fields.BigIntField(primary_key=True, generated=False, default=new_id)
+    direction = fields.CharField(max_length=16)
+    peer_domain = fields.CharField(max_length=255)
+    post: fields.ForeignKeyNullableRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="reviews", null=True, on_delete=fields.CASCADE
+    )
+    delivery: fields.ForeignKeyNullableRelation[Delivery] = fields.ForeignKeyField(
+        "models.Delivery", related_name="reviews", null=True, on_delete=fields.CASCADE
+    )
+    inbox_item: fields.ForeignKeyNullableRelation[InboxItem] = fields.ForeignKeyField(
+        "models.InboxItem", related_name="reviews", null=True, on_delete=fields.CASCADE
+    )
+    reasons: fields.Field[list[dict[str, object]]] = fields.JSONField(default=list)
+    state = fields.CharField(max_length=16, default="held")
+    decided_by = fields.CharField(max_length=200, null=True)
+    decided_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "review_items"
+        indexes = (Index(fields=("state", "id")),)
+
+
+class AuditEntry(Model):
+    """One append-only, hash-chained audit record (crossing decision, policy change, review)."""
+
+    seq = fields.BigIntField(primary_key=True)
+    created_at = fields.DatetimeField()
+    kind = fields.CharField(max_length=32)
+    direction = fields.CharField(max_length=16, null=True)
+    peer_domain = fields.CharField(max_length=255, null=True)
+    object_id = fields.CharField(max_length=URL_LENGTH, null=True)
+    actor = fields.CharField(max_length=URL_LENGTH, null=True)
+    label = fields.CharField(max_length=64, null=True)
+    decision = fields.CharField(max_length=32, null=True)
+    rule_ids: fields.Field[list[str]] = fields.JSONField(default=list)
+    policy_version = fields.IntField(null=True)
+    details: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
+    prev_hash = fields.CharField(max_length=64)
+    entry_hash = fields.CharField(max_length=64, unique=True)
+
+    class Meta:
+        table = "audit_entries"
+        indexes = (
+            Index(fields=("peer_domain", "seq")),
+            Index(fields=("decision", "seq")),
+        )

@@ -8,6 +8,8 @@ PostgreSQL-backed nodes.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -79,6 +81,15 @@ async def post(
     found = await node.query(lambda: Post.filter(content_source=text, local=True).first())
     assert found is not None
     return found.uri
+
+
+def fedwall(*args: str) -> str:
+    """Run the real ``fedwall`` command; returns its standard output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *args], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 async def accepted_follow(node: NodeProcess, follower_uri: str, followee_uri: str) -> bool:
@@ -304,8 +315,12 @@ async def test_post_reaches_a_node_that_was_down_when_it_was_sent(federation: Fe
             ).exists()
 
         await wait_for(lambda: b.query(retrying))
+        listing = fedwall("deliveries", str(b.data_dir), "--state", "retrying")
+        assert c.domain in listing and "retrying" in listing
     finally:
         await c.start()
+    retried = fedwall("deliveries", "retry", str(b.data_dir), "--peer", c.domain)
+    assert "scheduled for an immediate retry" in retried
     await wait_for(lambda: c.post_by_uri(uri), timeout=30)
 
     async def delivered() -> bool:

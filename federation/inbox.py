@@ -32,12 +32,35 @@ log = logging.getLogger(__name__)
 KEY_RETRY_SECONDS = 30.0
 KEY_WAIT_LIMIT = dt.timedelta(hours=6)
 BATCH = 50
+# Oversized bodies up to this size are read and discarded, so the peer gets its 413.
+DRAIN_LIMIT = 8 * 1024 * 1024
 
 Handler = Callable[[dict[str, Any], int], Awaitable[str]]
 
 
 def _problem(status: int, reason: str) -> Response:
     return Response(orjson.dumps({"error": reason}), status=status, content_type="application/json")
+
+
+async def _read_capped(max_bytes: int) -> bytes | None:
+    """The request body, or None when it exceeds ``max_bytes``.
+
+    A moderately oversized body is read to its end and discarded so the client
+    can read the 413; a body far over the cap (declared or streamed) is cut
+    off, and the server closes the connection.
+    """
+    declared = request.content_length
+    if declared is not None and declared > DRAIN_LIMIT:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.body:
+        size += len(chunk)
+        if size > DRAIN_LIMIT:
+            return None
+        if size <= max_bytes:
+            parts.append(chunk)
+    return b"".join(parts) if size <= max_bytes else None
 
 
 def request_view(base_url: str, body: bytes = b"") -> HttpRequestView:
@@ -54,13 +77,9 @@ def build_blueprint(
     bp = Blueprint("federation_inbox", __name__)
 
     async def receive(username: str | None = None) -> Response:
-        declared = request.content_length
-        if declared is not None and declared > max_bytes:
-            log.info("inbox: refused %s bytes (limit %s)", declared, max_bytes)
-            return _problem(413, f"activity larger than {max_bytes} bytes")
-        body = await request.get_data(cache=False, as_text=False)
-        assert isinstance(body, bytes)
-        if len(body) > max_bytes:
+        body = await _read_capped(max_bytes)
+        if body is None:
+            log.info("inbox: refused a body over %s bytes from %s", max_bytes, request.remote_addr)
             return _problem(413, f"activity larger than {max_bytes} bytes")
         try:
             activity = orjson.loads(body)

@@ -16,7 +16,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Quart:
     app = Quart("fedwall", static_folder=None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=max(settings.inbox_max_bytes, 1_000_000),
+        # Endpoints enforce their own, smaller caps; this bounds what any request may send.
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
     app.extensions["fedwall"] = runtime

@@ -474,3 +474,54 @@ async def test_unsigned_get_of_an_outbox_is_refused(federation: Federation) -> N
             f"{a.url}/actor", headers={"Accept": "application/activity+json"}
         )
         assert response.status_code == 200
+
+
+async def test_malformed_and_oversized_activities_get_400_and_413(federation: Federation) -> None:
+    a = federation.a
+    before = await _activity_count(a)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{a.url}/inbox",
+            content=b"{not json",
+            headers={"Content-Type": "application/activity+json"},
+        )
+        assert response.status_code == 400
+        assert "JSON" in response.json()["error"]
+        response = await client.post(
+            f"{a.url}/inbox",
+            content=b'{"id": "x", "pad": "' + b"x" * 1_100_000 + b'"}',
+            headers={"Content-Type": "application/activity+json"},
+        )
+        assert response.status_code == 413
+    assert await _activity_count(a) == before
+
+
+async def test_activity_signed_by_one_actor_for_another_is_rejected(federation: Federation) -> None:
+    a, b, c = federation.a, federation.b, federation.c
+    from federation.signatures import load_private_key_pem
+    from node.models import KeyPair
+
+    # Make sure A knows bob and his key, then sign with bob's real key for carol's actor.
+    await follow(a, "alice", b.handle("bob"))
+    await wait_for(lambda: accepted_follow(a, a.actor("alice"), b.actor("bob")))
+    bob_key = await b.query(lambda: KeyPair.get(account__username="bob", account__domain=""))
+    assert bob_key.private_pem is not None
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{c.url}/users/carol/forged/3",
+        "type": "Follow",
+        "actor": c.actor("carol"),
+        "object": a.actor("alice"),
+    }
+    body = orjson.dumps(activity)
+    url = f"{a.url}/inbox"
+    headers = sign_request(
+        "POST", url, {"Content-Type": "application/activity+json"}, body,
+        bob_key.key_id, load_private_key_pem(bob_key.private_pem), dt.datetime.now(dt.UTC),  # type: ignore[arg-type]
+    )  # fmt: skip
+    before = await _activity_count(a)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url, content=body, headers=headers)
+    assert response.status_code == 401
+    assert "does not belong" in response.json()["error"]
+    assert await _activity_count(a) == before

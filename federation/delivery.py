@@ -26,7 +26,18 @@ from federation.backoff import CircuitBreaker, RetryPolicy, is_permanent_failure
 from federation.client import FederationClient, authority_of
 from federation.errors import OutboundError
 from federation.keys import KeyStore
-from node.models import Account, Delivery, Follow, Like, Mention, OutboxEvent, Post, PostTag, Share
+from node.models import (
+    Account,
+    Delivery,
+    Follow,
+    KeyPair,
+    Like,
+    Mention,
+    OutboxEvent,
+    Post,
+    PostTag,
+    Share,
+)
 from node.site import Site
 
 log = logging.getLogger(__name__)
@@ -188,6 +199,17 @@ class ActivityBuilder:
         )
         activity = documents.undo_activity(f"{payload['share_uri']}#undo", account.uri, inner)
         return [Outgoing(activity, account, [*await _remote_followers(account), post.author])]
+
+    async def _account_updated(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
+        account = await Account.get_or_none(id=int(payload["account_id"]))
+        if account is None or not account.is_local:
+            return []
+        key = await KeyPair.filter(account_id=account.id).order_by("-id").first()
+        if key is None:
+            return []
+        document = documents.actor_document(self.site, account, key)
+        activity = documents.update_activity(document, account.uri, account.updated_at)
+        return [Outgoing(activity, account, await _remote_followers(account))]
 
     async def _follow_created(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         relation = await Follow.get_or_none(id=int(payload["follow_id"])).prefetch_related(

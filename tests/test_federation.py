@@ -525,3 +525,25 @@ async def test_activity_signed_by_one_actor_for_another_is_rejected(federation: 
     assert response.status_code == 401
     assert "does not belong" in response.json()["error"]
     assert await _activity_count(a) == before
+
+
+async def test_profile_update_reaches_remote_followers(federation: Federation) -> None:
+    a, b = federation.a, federation.b
+    from node.services.accounts import update_profile
+
+    await follow(a, "alice", b.handle("bob"))
+    await wait_for(lambda: accepted_follow(b, a.actor("alice"), b.actor("bob")))
+
+    async def rename() -> None:
+        bob = await Account.get(username="bob", domain="")
+        await update_profile(bob, display_name="Bob Durand (Sales EMEA)", summary="Key accounts")
+
+    await b.query(rename)
+
+    async def renamed() -> bool:
+        bob = await Account.get_or_none(uri=b.actor("bob"))
+        return bob is not None and bob.display_name == "Bob Durand (Sales EMEA)"
+
+    await wait_for(lambda: a.query(renamed))
+    bob_on_a = await a.query(lambda: Account.get(uri=b.actor("bob")))
+    assert "Key accounts" in bob_on_a.summary_html

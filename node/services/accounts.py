@@ -12,6 +12,7 @@ from node.errors import AuthenticationFailed, NotFound, ValidationError
 from node.keys import generate_key_pair
 from node.models import Account, KeyPair
 from node.passwords import hash_password, needs_rehash, verify_password
+from node.services import outbox
 from node.services.content import sanitize_html
 from node.site import Site
 
@@ -194,7 +195,11 @@ async def update_profile(
         account.profile_fields = [
             {"name": str(f["name"])[:100], "value": str(f["value"])[:500]} for f in profile_fields
         ]
-    await account.save()
+    async with in_transaction():
+        await account.save()
+        if account.is_local:
+            # Followers on other nodes get the new profile (an Update of the actor).
+            await outbox.record("account.updated", account_id=account.id)
     return account
 
 

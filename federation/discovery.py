@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import orjson
-from quart import Blueprint, Request, Response, request
+from quart import Blueprint, Request, Response, g, request
 
 from federation import documents
 from node.models import Account, Follow, KeyPair, Mention, Post, PostTag, WebSession
@@ -367,14 +367,16 @@ def build_blueprint(runtime: _Runtime, fetch_guard: FetchGuard) -> Blueprint:
     async def federated_post(username: str, post_id: int) -> Post | Response:
         """The public post, a 410 Tombstone if it was deleted, or a 404."""
         post = await Post.get_or_none(id=post_id, local=True).prefetch_related("author")
-        # Followers-only and direct posts stay hidden until requesters are identified by
-        # their signatures; node posts never leave; deleted non-public ones stay unknown.
+        # Node posts never leave; followers-only and direct posts only go to a signed
+        # requester whose key belongs to someone allowed to see them (the signature
+        # was verified by the fetch guard); deleted non-public ones stay unknown.
         if (
             post is None
             or post.author.username != username.lower()
             or post.author.domain != ""
             or post.author.disabled
-            or post.visibility != "public"
+            or post.visibility == "node"
+            or (post.visibility != "public" and not await _requester_may_see(post))
         ):
             return _error(404, "post not found")
         return post
@@ -405,6 +407,25 @@ def build_blueprint(runtime: _Runtime, fetch_guard: FetchGuard) -> Blueprint:
         return activity_response(documents.create_activity(document, post.author.uri))
 
     return bp
+
+
+async def _requester_may_see(post: Post) -> bool:
+    """Whether the verified signer of this request may see a non-public post."""
+    requester = getattr(g, "requester", None)
+    owner_uri = getattr(requester, "owner_uri", None)
+    if owner_uri is None or post.deleted_at is not None:
+        return False
+    viewer = await Account.get_or_none(uri=owner_uri)
+    if viewer is None or viewer.is_local:
+        return False
+    if await Mention.filter(post_id=post.id, account_id=viewer.id).exists():
+        return True
+    return (
+        post.visibility == "followers"
+        and await Follow.filter(
+            follower_id=viewer.id, followee_id=post.author.id, state="accepted"
+        ).exists()
+    )
 
 
 def _collection_page(

@@ -547,3 +547,36 @@ async def test_profile_update_reaches_remote_followers(federation: Federation) -
     await wait_for(lambda: a.query(renamed))
     bob_on_a = await a.query(lambda: Account.get(uri=b.actor("bob")))
     assert "Key accounts" in bob_on_a.summary_html
+
+
+async def _signed_get(node: NodeProcess, username: str, url: str) -> httpx.Response:
+    from federation.signatures import load_private_key_pem
+    from node.models import KeyPair
+
+    pair = await node.query(lambda: KeyPair.get(account__username=username, account__domain=""))
+    assert pair.private_pem is not None
+    headers = sign_request(
+        "GET", url, {"Accept": "application/activity+json"}, b"",
+        pair.key_id, load_private_key_pem(pair.private_pem), dt.datetime.now(dt.UTC),  # type: ignore[arg-type]
+    )  # fmt: skip
+    async with httpx.AsyncClient() as client:
+        return await client.get(url, headers=headers)
+
+
+async def test_direct_post_object_answers_only_signed_requests_of_its_recipients(
+    federation: Federation,
+) -> None:
+    a, b, c = federation.a, federation.b, federation.c
+    uri = await post(b, "bob", f"@{a.handle('alice')} private note for you", "direct")
+    await wait_for(lambda: a.post_by_uri(uri))  # alice's node knows bob and has the message
+
+    as_alice = await _signed_get(a, "alice", uri)
+    assert as_alice.status_code == 200
+    assert as_alice.json()["id"] == uri
+    as_carol = await _signed_get(c, "carol", uri)
+    assert as_carol.status_code == 404
+    async with httpx.AsyncClient() as client:
+        unsigned = await client.get(uri, headers={"Accept": "application/activity+json"})
+    assert unsigned.status_code == 401
+    # The message never reached a node that hosts no participant.
+    assert await c.post_by_uri(uri) is None

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from tortoise.exceptions import DBConnectionError
 
 from node.config import KEYS_DIR, Settings, load_settings, write_config
 from node.errors import ConfigError, FedwallError, NodeExistsError
@@ -142,8 +145,11 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, runtime)
     config = Config()
     config.bind = [settings.bind]
-    config.accesslog = "-" if settings.log_level == "debug" else None
-    config.errorlog = "-"
+    # Hypercorn logs through the node's own handlers (text or JSON), once.
+    config.accesslog = (
+        logging.getLogger("hypercorn.access") if settings.log_level == "debug" else None
+    )
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -359,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         status = asyncio.run(args.handler(args))
     except (FedwallError, ConfigError) as exc:
         print(f"fedwall: error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except (DBConnectionError, ConnectionError) as exc:
+        # A database that is down, missing or misnamed is the operator's to fix, not a crash.
+        print(f"fedwall: error: database_url: cannot connect: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from node.policy import (
     CardNumberMatcher,
+    ContentAction,
     ContentRule,
     Crossing,
     DirectionTerms,
@@ -66,7 +67,7 @@ PEERS = [f"peer{i}.example" for i in range(20)]
 
 
 def build_policy() -> PolicySnapshot:
-    actions = ("block", "hold", "warn")
+    actions: tuple[ContentAction, ...] = ("block", "hold", "warn")
     content: list[ContentRule] = []
     for i, words in enumerate(KEYWORDS):
         scope = Scope(directions=frozenset({"outbound"}))
@@ -121,22 +122,26 @@ def build_policy() -> PolicySnapshot:
         for i in range(5)
     ]  # fmt: skip
     assert len(content) + len(groups) == 50
-    terms = DirectionTerms("internal", profile_fields=frozenset({"title"}))
+    terms = DirectionTerms(max_label="internal", profile_fields=frozenset({"title"}))
     peers = {p: PeerAgreement(p, "allowed", terms, terms) for p in PEERS}
     return PolicySnapshot(
         version=1, peers=peers, content_rules=tuple(content), group_rules=tuple(groups)
     )
 
 
-def median_us(action: Callable[[], object], loops: int, repeats: int) -> float:
-    """Median over ``repeats`` of the mean time of one call, in microseconds."""
+def timings_us(action: Callable[[], object], loops: int, repeats: int) -> tuple[float, float]:
+    """Median and best over ``repeats`` of the mean time of one call, in microseconds.
+
+    The median is the headline figure; the best shows what the code costs on a quiet
+    machine (other processes only ever make a repeat slower).
+    """
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(loops):
             action()
         samples.append((time.perf_counter() - start) / loops * 1e6)
-    return statistics.median(samples)
+    return statistics.median(samples), min(samples)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime(2026, 5, 1, 12, tzinfo=UTC)
     crossings = [
         Crossing(
-            "outbound", peer, "posts", now, label="internal",
+            direction="outbound", peer=peer, kind="posts", now=now, label="internal",
             fields={"content": POST, "summary": "Platform update"},
             author="@ana", author_groups=frozenset({"platform", "staff"}),
         )
@@ -162,34 +167,40 @@ def main(argv: list[str] | None = None) -> int:
         for crossing in crossings:
             evaluate(snapshot, crossing)
 
-    evaluate_us = median_us(evaluate_all_peers, 200, args.repeats) / per_peer
+    evaluate_us, evaluate_best = (
+        t / per_peer for t in timings_us(evaluate_all_peers, 200, args.repeats)
+    )
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signing_string = (
-        "(request-target): post /inbox\nhost: peer0.example\n"
-        "date: Fri, 01 May 2026 12:00:00 GMT\n"
-        "digest: SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE="
-    ).encode()
+        b"(request-target): post /inbox\nhost: peer0.example\n"
+        b"date: Fri, 01 May 2026 12:00:00 GMT\n"
+        b"digest: SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE="
+    )
 
     def sign() -> bytes:
         return key.sign(signing_string, padding.PKCS1v15(), hashes.SHA256())
 
-    sign_us = median_us(sign, 100, args.repeats)
+    sign_us, sign_best = timings_us(sign, 100, args.repeats)
     results = {
         "policy_rules": len(snapshot.content_rules) + len(snapshot.group_rules),
         "post_chars": len(POST),
         "outcome": decisions[0].outcome,
         "evaluate_median_us": round(evaluate_us, 2),
+        "evaluate_best_us": round(evaluate_best, 2),
         "rsa2048_sign_median_us": round(sign_us, 1),
+        "rsa2048_sign_best_us": round(sign_best, 1),
         "evaluate_to_sign_ratio": round(evaluate_us / sign_us, 4),
         "repeats": args.repeats,
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
     print(f"policy: {results['policy_rules']} rules, post: {results['post_chars']} characters")
-    print(f"evaluate, median per (post, peer):   {evaluate_us:8.2f} µs  ({decisions[0].outcome})")
-    print(f"RSA-2048 PKCS#1 v1.5 SHA-256 sign:    {sign_us:8.2f} µs")
-    print(f"ratio evaluate / sign:                {evaluate_us / sign_us:8.4f}")
+    print(f"{'':38}{'median':>10}{'best':>10}")
+    print(f"{'evaluate per (post, peer), µs':38}{evaluate_us:10.2f}{evaluate_best:10.2f}")
+    print(f"{'RSA-2048 PKCS#1 v1.5 SHA-256 sign, µs':38}{sign_us:10.2f}{sign_best:10.2f}")
+    print(f"{'ratio evaluate / sign':38}{evaluate_us / sign_us:10.4f}")
+    print(f"outcome for {crossings[0].peer}: {decisions[0].outcome}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -32,7 +32,7 @@ FALCON = KeywordMatcher(("falcon",))
 
 
 def policy(*rules: ContentRule, max_label: str = "confidential") -> PolicySnapshot:
-    terms = DirectionTerms(max_label)
+    terms = DirectionTerms(max_label=max_label)
     peers = {
         domain: PeerAgreement(domain, "allowed", terms, terms)
         for domain in ("sales.example", "hr.example", "a.corp.example")
@@ -59,7 +59,12 @@ def rule(
 
 
 BASE = Crossing(
-    "outbound", "sales.example", "posts", NOW, label="internal", fields={"content": "hello"}
+    direction="outbound",
+    peer="sales.example",
+    kind="posts",
+    now=NOW,
+    label="internal",
+    fields={"content": "hello"},
 )
 
 
@@ -195,6 +200,14 @@ def test_raised_label_brings_label_scoped_rules_into_scope() -> None:
         "not sent to sales.example: rule 'no-confidential-outside' matched label confidential"
         in (messages(decision))
     )
+
+
+def test_raising_the_label_keeps_rules_for_the_original_label_in_force() -> None:
+    snapshot = policy(
+        rule("label", CardNumberMatcher(), rule_id="raise", raise_to="confidential"),
+        ContentRule(id="hold-internal", action="hold", scope=Scope(labels=frozenset({"internal"}))),
+    )
+    assert outcome(snapshot, post(f"card {CARD}", label="internal")) == "hold"
 
 
 def test_rule_without_matchers_applies_to_everything_in_scope() -> None:

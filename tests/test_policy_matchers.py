@@ -62,7 +62,7 @@ def test_keyword_matches_in_text_that_is_not_ascii() -> None:
 @pytest.mark.parametrize(
     ("keyword", "text"),
     [
-        ("secret", "ſecret"),  # long s, which re.IGNORECASE equates with "s"
+        ("secret", "\u017fecret"),  # long s, which re.IGNORECASE equates with "s"
         ("key", "\u212aey"),  # Kelvin sign
         ("pin", "P\u0130N"),  # dotted capital I
         ("pin", "p\u0131n"),  # dotless i
@@ -150,6 +150,15 @@ def test_adjacent_dates_are_not_a_card() -> None:
     assert found(CardNumberMatcher(), "from 2024-01-01 2024-12-18 on") == []
 
 
+def test_every_card_number_in_a_text_is_found() -> None:
+    text = "4111 1111 1111 1111 and 5500-0000-0000-0004, also 378282246310005."
+    assert found(CardNumberMatcher(), text) == [
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "378282246310005",
+    ]
+
+
 def test_card_number_is_masked_to_its_last_four_digits() -> None:
     assert CardNumberMatcher().mask("4111-1111-1111-1111") == "**** **** **** 1111"
 
@@ -178,6 +187,10 @@ def test_mod97_invalid_iban_is_not_an_iban() -> None:
 
 def test_iban_of_wrong_length_for_its_country_is_not_an_iban() -> None:
     assert found(IbanMatcher(), "DE89 3704 0044 0532 0130 0012") == []
+
+
+def test_iban_inside_a_longer_word_is_not_an_iban() -> None:
+    assert found(IbanMatcher(), "XDE89370400440532013000") == []
 
 
 def test_iban_is_masked_to_country_and_last_four() -> None:
@@ -235,6 +248,15 @@ def test_phone_detector_finds_international_and_national_numbers(phone: str) -> 
 )
 def test_phone_detector_ignores_dates_counts_and_short_numbers(text: str) -> None:
     assert found(PhoneMatcher(), text) == []
+
+
+def test_every_phone_number_in_a_text_is_found() -> None:
+    text = "call +49 30 1234567, (555) 123-4567 or 030 7654 3210"
+    assert found(PhoneMatcher(), text) == ["+49 30 1234567", "(555) 123-4567", "030 7654 3210"]
+
+
+def test_phone_number_glued_to_a_word_is_not_found() -> None:
+    assert found(PhoneMatcher(), "ref+49 30 1234567 and id0301234567") == []
 
 
 def test_phone_number_is_masked_except_its_last_two_digits() -> None:

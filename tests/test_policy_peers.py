@@ -21,7 +21,7 @@ from node.policy import (
 )
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
-EVERYTHING = DirectionTerms("restricted", profile_fields=frozenset({"*"}))
+EVERYTHING = DirectionTerms(max_label="restricted", profile_fields=frozenset({"*"}))
 
 
 def agreement(
@@ -38,11 +38,13 @@ def policy(*agreements: PeerAgreement, mode: FederationMode = "allowlist") -> Po
         version=1,
         federation_mode=mode,
         peers={a.domain: a for a in agreements},
-        unlisted_outbound=DirectionTerms("internal"),
+        unlisted_outbound=DirectionTerms(max_label="internal"),
     )
 
 
-BASE = Crossing("outbound", "sales.example", "posts", NOW, fields={"content": "hello"})
+BASE = Crossing(
+    direction="outbound", peer="sales.example", kind="posts", now=NOW, fields={"content": "hello"}
+)
 
 
 def post(peer: str = "sales.example", **changes: Any) -> Crossing:
@@ -112,7 +114,7 @@ def test_explicit_block_beats_an_allow() -> None:
 
 
 def test_most_specific_agreement_gives_the_terms() -> None:
-    narrow = DirectionTerms("public")
+    narrow = DirectionTerms(max_label="public")
     snapshot = policy(agreement("*.corp.example"), agreement("a.corp.example", terms=narrow))
     assert codes(snapshot, post("a.corp.example", label="internal")) == ["label_above_clearance"]
     assert evaluate(snapshot, post("b.corp.example", label="internal")).outcome == "allow"
@@ -144,7 +146,7 @@ def test_crossing_needs_a_timezone_aware_time() -> None:
 
 @pytest.mark.parametrize("kind", sorted(ALL_KINDS - {"posts"}))
 def test_kind_outside_the_terms_is_denied(kind: Kind) -> None:
-    only_posts = DirectionTerms("restricted", kinds=frozenset({"posts"}))
+    only_posts = DirectionTerms(max_label="restricted", kinds=frozenset({"posts"}))
     snapshot = policy(agreement("sales.example", terms=only_posts))
     decision = evaluate(snapshot, post(kind=kind))
     assert [r.code for r in decision.reasons] == ["kind_not_allowed"]
@@ -152,12 +154,12 @@ def test_kind_outside_the_terms_is_denied(kind: Kind) -> None:
 
 
 def test_kind_inside_the_terms_crosses() -> None:
-    only_posts = DirectionTerms("restricted", kinds=frozenset({"posts"}))
+    only_posts = DirectionTerms(max_label="restricted", kinds=frozenset({"posts"}))
     assert evaluate(policy(agreement("sales.example", terms=only_posts)), post()).outcome == "allow"
 
 
 def test_confidential_post_is_not_delivered_to_peer_without_clearance() -> None:
-    snapshot = policy(agreement("sales.example", terms=DirectionTerms("internal")))
+    snapshot = policy(agreement("sales.example", terms=DirectionTerms(max_label="internal")))
     decision = evaluate(snapshot, post(label="confidential"))
     assert decision.outcome == "deny"
     assert decision.reasons[0].code == "label_above_clearance"
@@ -168,12 +170,12 @@ def test_confidential_post_is_not_delivered_to_peer_without_clearance() -> None:
 
 
 def test_label_at_the_peers_clearance_crosses() -> None:
-    snapshot = policy(agreement("sales.example", terms=DirectionTerms("internal")))
+    snapshot = policy(agreement("sales.example", terms=DirectionTerms(max_label="internal")))
     assert evaluate(snapshot, post(label="internal")).outcome == "allow"
 
 
 def test_crossing_without_label_gets_the_default_label() -> None:
-    snapshot = policy(agreement("sales.example", terms=DirectionTerms("public")))
+    snapshot = policy(agreement("sales.example", terms=DirectionTerms(max_label="public")))
     decision = evaluate(snapshot, post(label=None))
     assert decision.effective_label == "internal"
     assert decision.outcome == "deny"
@@ -187,7 +189,7 @@ def test_unknown_label_is_denied_not_raised() -> None:
 
 
 def test_inbound_clearance_names_the_sending_peer() -> None:
-    snapshot = policy(agreement("sales.example", terms=DirectionTerms("internal")))
+    snapshot = policy(agreement("sales.example", terms=DirectionTerms(max_label="internal")))
     decision = evaluate(snapshot, post(direction="inbound", label="restricted"))
     assert decision.reasons[0].message == (
         "not accepted from sales.example: label restricted is above internal, "
@@ -196,7 +198,7 @@ def test_inbound_clearance_names_the_sending_peer() -> None:
 
 
 def test_media_is_denied_when_the_terms_exclude_media() -> None:
-    no_media = DirectionTerms("restricted", media=False)
+    no_media = DirectionTerms(max_label="restricted", media=False)
     decision = evaluate(policy(agreement("sales.example", terms=no_media)), post(has_media=True))
     assert decision.outcome == "deny"
     assert decision.reasons[0].code == "media_not_allowed"
@@ -204,12 +206,12 @@ def test_media_is_denied_when_the_terms_exclude_media() -> None:
 
 
 def test_post_without_media_crosses_when_the_terms_exclude_media() -> None:
-    no_media = DirectionTerms("restricted", media=False)
+    no_media = DirectionTerms(max_label="restricted", media=False)
     assert evaluate(policy(agreement("sales.example", terms=no_media)), post()).outcome == "allow"
 
 
 def test_profile_fields_outside_the_terms_are_withheld_from_the_copy() -> None:
-    terms = DirectionTerms("restricted", profile_fields=frozenset({"title"}))
+    terms = DirectionTerms(max_label="restricted", profile_fields=frozenset({"title"}))
     crossing = post(
         kind="profile_lookups",
         fields={"profile.title": "Engineer", "profile.phone": "+49 30 1234567", "name": "Ana"},

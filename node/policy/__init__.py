@@ -20,8 +20,11 @@ from node.policy.kinds import (
     ALL_KINDS,
     ANY_PROFILE_FIELD,
     DIRECTIONS,
+    FEDERATION_MODES,
     KINDS,
+    PEER_STATUSES,
     PROFILE_FIELD_PREFIX,
+    RULE_MODES,
     Direction,
     FederationMode,
     Kind,
@@ -43,20 +46,36 @@ from node.policy.matchers import (
 )
 from node.policy.peers import DirectionTerms, PeerAgreement
 from node.policy.policyfile import parse_policy_file, policy_to_toml
-from node.policy.rules import ContentAction, ContentRule, GroupEffect, GroupRule, PeersMode, Scope
+from node.policy.rules import (
+    CONTENT_ACTIONS,
+    GROUP_EFFECTS,
+    PEERS_MODES,
+    ContentAction,
+    ContentRule,
+    GroupEffect,
+    GroupRule,
+    PeersMode,
+    Scope,
+)
 from node.policy.snapshot import PolicySnapshot
 
 __all__ = [
     "ALL_DIRECTIONS",
     "ALL_KINDS",
     "ANY_PROFILE_FIELD",
+    "CONTENT_ACTIONS",
     "DEFAULT_LABELS",
     "DIRECTIONS",
+    "FEDERATION_MODES",
+    "GROUP_EFFECTS",
     "KINDS",
     "MAX_SCAN_CHARS",
     "OUTCOME_RANK",
+    "PEERS_MODES",
+    "PEER_STATUSES",
     "PROFILE_FIELD_PREFIX",
     "REDACTION",
+    "RULE_MODES",
     "CardNumberMatcher",
     "ContentAction",
     "ContentRule",

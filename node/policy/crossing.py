@@ -26,7 +26,7 @@ class Recipient:
     groups: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Crossing:
     """What the policy needs to know about one crossing of the node's boundary.
 

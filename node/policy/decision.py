@@ -49,10 +49,10 @@ class Reason:
     rule_id: str | None
     code: str
     message: str
-    effect: Outcome = "allow"
     field: str | None = None
     matched: str | None = None
     dry_run: bool = False
+    effect: Outcome = "allow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ def explain(decision: Decision) -> str:
         if lead
         else _SUMMARY[decision.direction, decision.outcome].format(peer=decision.peer)
     )
-    extras = [f"warning: {decision.warnings[0].message}"] if decision.warnings else []
+    extras = [decision.warnings[0].message] if decision.warnings else []
     others = len(decision.reasons) - (lead is not None) - (len(extras) > 0)
     if others:
         extras.append(f"{others} more reason{'s' if others != 1 else ''}")

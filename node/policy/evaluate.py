@@ -4,9 +4,9 @@ Order of evaluation (every step runs, so a preview can explain everything):
 
 1. admission: the federation mode and the agreements covering the peer;
 2. terms: activity kind, media, profile fields;
-3. labels: ``label`` content rules raise the effective label until it stops rising;
-   then clearance (effective label against the terms' ``max_label``);
-4. the other content rules, scoped by the effective label;
+3. labels: ``label`` content rules raise the label until no more of them apply; then
+   clearance (the effective, highest label against the terms' ``max_label``);
+4. the other content rules, whose label scopes see every label the crossing has;
 5. group rules;
 6. fields too long to scan completely are held for review.
 
@@ -130,7 +130,7 @@ class _Evaluation:
             table = _DRY_VERDICT if dry_run else _VERDICT
             verdict = table[self.crossing.direction, effect].format(peer=self.crossing.peer)
         self.reasons.append(
-            Reason(rule_id, code, f"{verdict}: {body}", effect, field, matched, dry_run)
+            Reason(rule_id, code, f"{verdict}: {body}", field, matched, dry_run, effect)
         )
         if not dry_run:
             self.worst = max(self.worst, OUTCOME_RANK[effect])
@@ -181,7 +181,9 @@ class _Evaluation:
             reasons=reasons,
             effective_label=label,
             transformed=transformed,
-            warnings=tuple(r for r in reasons if r.code == "content_warning" and not r.dry_run),
+            warnings=tuple(r for r in reasons if r.code == "content_warning" and not r.dry_run)
+            if reasons
+            else (),
             peer=crossing.peer,
             direction=direction,
             policy_version=snapshot.version,
@@ -279,7 +281,13 @@ class _Evaluation:
         self.seen = {base}
         raised_by: ContentRule | None = None
         rank = scale.rank(base)
-        pending = [entry for entry in label_rules if entry[0].mode == "enforce"]
+        found = self.found
+        pending = [
+            (rule, slots, everywhere)
+            for rule, slots, everywhere in label_rules
+            if rule.mode == "enforce"
+            and (not slots or any(found[s] is not _NOTHING for s in slots))
+        ]
         changed = True
         while changed and pending:
             changed = False
@@ -292,17 +300,18 @@ class _Evaluation:
                 if hits is None:
                     continue
                 assert rule.raise_to is not None  # guaranteed by ContentRule
+                target = scale.rank(rule.raise_to)
+                if target <= scale.rank(base):
+                    continue  # a label rule never lowers a label
+                self.report_rule(rule, hits, "allow", "label_raised")
                 if rule.raise_to not in self.seen:
                     changed = True
                     self.seen.add(rule.raise_to)
-                target = scale.rank(rule.raise_to)
-                if target > scale.rank(base):
-                    self.report_rule(rule, hits, "allow", "label_raised")
                 if target > rank:
                     rank, raised_by = target, rule
         label = scale.names[rank]
         for rule, slots, _ in label_rules:
-            if rule.mode == "dry_run" and self.in_scope(rule.scope):
+            if rule.mode == "dry_run" and self.in_scope(rule.scope):  # rare: no fast path
                 hits = self.hits(rule, slots)
                 assert rule.raise_to is not None
                 if hits is not None and scale.rank(rule.raise_to) > rank:
@@ -364,7 +373,7 @@ class _Evaluation:
         self.truncated.update(name for name, scan in scans if scan.truncated)
         joined = ScanText.joined([scan for _, scan in scans])
         passed = []
-        words = joined.words
+        words = joined.words if keyword_probes else None
         if words is not None:
             for slot, _, word_probes in keyword_probes:
                 for word in word_probes:
@@ -373,7 +382,7 @@ class _Evaluation:
                         break
                 else:
                     found[slot] = _NOTHING
-        else:
+        elif keyword_probes:
             folded = joined.folded
             for slot, probes, _ in keyword_probes:
                 for probe in probes:
@@ -507,15 +516,18 @@ class _Evaluation:
         """Apply a group rule of the crossing's direction and kind."""
         crossing = self.crossing
         scope = rule.scope
-        if scope.labels and scope.labels.isdisjoint(self.seen):
-            return
-        if not scope.covers_peer(crossing.peer_pattern_set):
+        # A deny rule's groups are conditions; an allow_only rule's are checked below.
+        if rule.effect == "deny":
+            applies = self.in_scope(scope)
+        else:
+            applies = scope.covers_peer(crossing.peer_pattern_set) and not (
+                scope.labels and scope.labels.isdisjoint(self.seen)
+            )
+        if not applies:
             return
         dry_run = rule.mode == "dry_run"
         kinds = kind_text(crossing.kind)
         if rule.effect == "deny":
-            if not self.in_scope(scope):
-                return
             conditions = []
             if scope.author_groups:
                 groups = scope.author_groups & crossing.author_groups

@@ -29,16 +29,6 @@ MAX_SCAN_CHARS: Final = 32_768
 # the case-insensitive matching of ``re`` on every character except these two, which
 # ``re`` treats as "i"; mapping them first keeps every prefilter free of false negatives.
 _FOLD_FIXES: Final = {0x130: "i", 0x131: "i"}
-# One byte per character: ASCII digits -> "0", ASCII letters -> "a", the separators that
-# detectors care about kept as they are, everything else -> "_". Byte-level searches on
-# this are far cheaper than running the detectors' patterns over the text.
-_KEPT: Final = frozenset(b" -./()+@?")
-_CLASSES: Final = bytes(
-    48 if 48 <= b <= 57 else 97 if (65 <= b <= 90 or 97 <= b <= 122) else b if b in _KEPT else 95
-    for b in range(256)
-)
-
-
 # ASCII letters lower-cased, digits and "_" kept, everything else a space: splitting the
 # result gives the lower-cased \w+ words of ASCII text.
 _WORDS: Final = bytes(
@@ -94,10 +84,9 @@ class ScanText:
 
     @property
     def classes(self) -> bytes:
-        """The text's character classes, one byte per character (see ``_CLASSES``)."""
+        """:func:`detectors.char_classes` of the text."""
         if self._classes is None:
-            # "replace" turns each non-ASCII character into one "?", keeping positions.
-            self._classes = self.text.encode("ascii", "replace").translate(_CLASSES)
+            self._classes = detectors.char_classes(self.text)
         return self._classes
 
     @property
@@ -120,13 +109,6 @@ class ScanText:
         if self._digits < 0:
             self._digits = self.classes.count(48)
         return self._digits
-
-
-# On ScanText.classes: 13 digits with single space/dash separators (every card number
-# has that); 8 digits at most 3 separator characters apart (every phone number has that).
-_CARD_HINT: Final = re.compile(rb"0(?:[ \-]?0){12}")
-_PHONE_HINT: Final = re.compile(rb"0(?:[ .\-/()]{0,3}0){7}")
-_IBAN_HINT: Final = re.compile(rb"aa00")  # country code and check digits
 
 
 def _spans(found: list[tuple[int, int]]) -> tuple[Span, ...]:
@@ -269,9 +251,12 @@ class KeywordMatcher:
         return False
 
     def find(self, scan: ScanText) -> tuple[Span, ...]:
-        if not self.may_match(scan):
-            return ()
-        return tuple(Span(*m.span()) for m in self._pattern.finditer(scan.text))
+        # Substring probes here: one field's word set costs more than it saves.
+        folded = scan.folded
+        for probe in self._probes:
+            if probe in folded:
+                return tuple(Span(*m.span()) for m in self._pattern.finditer(scan.text))
+        return ()
 
     def describe(self, masked: str) -> str:
         return f"keyword {masked!r}"
@@ -342,12 +327,14 @@ class CardNumberMatcher:
     type_name: ClassVar[str] = "card_number"
 
     def may_match(self, scan: ScanText) -> bool:
-        return scan.digits >= detectors.CARD_MIN_DIGITS and bool(_CARD_HINT.search(scan.classes))
+        return scan.digits >= detectors.CARD_MIN_DIGITS and bool(
+            detectors.CARD_SHAPE.search(scan.classes)
+        )
 
     def find(self, scan: ScanText) -> tuple[Span, ...]:
         if not self.may_match(scan):
             return ()
-        return _spans(detectors.find_card_numbers(scan.text))
+        return _spans(detectors.find_card_numbers(scan.text, scan.classes))
 
     def describe(self, masked: str) -> str:
         return f"card number {masked}"
@@ -363,12 +350,12 @@ class IbanMatcher:
     type_name: ClassVar[str] = "iban"
 
     def may_match(self, scan: ScanText) -> bool:
-        return scan.digits >= 2 and bool(_IBAN_HINT.search(scan.classes))
+        return scan.digits >= 2 and bool(detectors.IBAN_SHAPE.search(scan.classes))
 
     def find(self, scan: ScanText) -> tuple[Span, ...]:
         if not self.may_match(scan):
             return ()
-        return _spans(detectors.find_ibans(scan.text))
+        return _spans(detectors.find_ibans(scan.text, scan.classes))
 
     def describe(self, masked: str) -> str:
         return f"IBAN {masked}"
@@ -405,12 +392,14 @@ class PhoneMatcher:
     type_name: ClassVar[str] = "phone"
 
     def may_match(self, scan: ScanText) -> bool:
-        return scan.digits >= detectors.PHONE_MIN_DIGITS and bool(_PHONE_HINT.search(scan.classes))
+        return scan.digits >= detectors.PHONE_MIN_DIGITS and bool(
+            detectors.PHONE_SHAPE.search(scan.classes)
+        )
 
     def find(self, scan: ScanText) -> tuple[Span, ...]:
         if not self.may_match(scan):
             return ()
-        return _spans(detectors.find_phone_numbers(scan.text))
+        return _spans(detectors.find_phone_numbers(scan.text, scan.classes))
 
     def describe(self, masked: str) -> str:
         return f"phone number {masked}"

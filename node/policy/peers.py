@@ -19,7 +19,7 @@ from node.policy.kinds import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DirectionTerms:
     """The terms for one direction of an agreement.
 
@@ -31,8 +31,8 @@ class DirectionTerms:
     ``profile.*`` fields are withheld from the copy.
     """
 
-    max_label: str
     kinds: frozenset[Kind] = ALL_KINDS
+    max_label: str
     media: bool = True
     profile_fields: frozenset[str] = frozenset()
 

@@ -15,9 +15,12 @@ Layout (every key except those marked *required* may be omitted)::
     status = "allowed"                         # required: allowed | blocked | pending
     note = "Intra-group agreement 2026-03"
     expires = 2027-03-31T00:00:00Z             # optional, with a time zone offset
-    outbound = { kinds = ["posts", "replies"], max_label = "internal", media = true,
-                 profile_fields = ["title", "department"] }   (on one line in TOML)
-    inbound = { max_label = "confidential" }
+    inbound = { max_label = "confidential" }   # an inline table (on one line), or:
+    [peers.outbound]                           # a sub-table of this peer
+    kinds = ["posts", "replies", "reactions", "follows", "direct_messages", "profile_lookups"]
+    max_label = "internal"
+    media = true
+    profile_fields = ["title", "department"]   # "profile.title" etc.; ["*"] = all
 
     [[content_rules]]
     id = "redact-card-numbers"                 # required, unique across all rules
@@ -48,6 +51,8 @@ enforce, group rule ``kinds`` all. Scope: both directions, ``peers = "all"`` (or
 ``{ only = [...] }`` / ``{ except = [...] }``), no group or label conditions.
 
 Unknown keys are errors: a misspelt key in a security policy must not be ignored.
+Errors name the table path (``content_rules[2].action``) and the line, found by looking
+for the element's ``id``/``domain`` and then the key inside it.
 """
 
 from __future__ import annotations
@@ -225,7 +230,12 @@ def _read_terms(parent: _Table, direction: str, labels: LabelScale) -> Direction
     default_fields = [] if direction == "outbound" else [ANY_PROFILE_FIELD]
     table = parent.table(direction)
     if table is None:
-        return DirectionTerms(labels.lowest, ALL_KINDS, True, frozenset(default_fields))
+        return DirectionTerms(
+            kinds=ALL_KINDS,
+            max_label=labels.lowest,
+            media=True,
+            profile_fields=frozenset(default_fields),
+        )
     max_label = labels.check(table.get("max_label", str, labels.lowest), table.at("max_label"))
     kinds = table.texts("kinds", KINDS)
     media = table.get("media", bool, True)
@@ -233,7 +243,12 @@ def _read_terms(parent: _Table, direction: str, labels: LabelScale) -> Direction
     table.done()
     return _build(
         table.path,
-        lambda: DirectionTerms(max_label, cast(frozenset[Kind], kinds), media, profile_fields),
+        lambda: DirectionTerms(
+            kinds=cast(frozenset[Kind], kinds),
+            max_label=max_label,
+            media=media,
+            profile_fields=profile_fields,
+        ),
     )
 
 
@@ -374,14 +389,22 @@ def _locate(text: str, data: Mapping[str, object], path: str) -> int | None:
         start = anchor
         while start > 0 and not lines[start].lstrip().startswith("["):
             start -= 1
+        # The element ends at the next header that is not one of its sub-tables.
         end = next(
-            (i for i in range(anchor + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            (
+                i
+                for i in range(anchor + 1, len(lines))
+                if lines[i].lstrip().startswith("[")
+                and not lines[i].lstrip().startswith(f"[{name}.")
+            ),
             len(lines),
         )
         parts = parts[1:]
     for key, _ in parts:
+        quoted = re.escape(key)
         pattern = re.compile(
-            rf"(?:^|[\s{{,])[\"']?{re.escape(key)}[\"']?\s*=|^\s*\[\s*{re.escape(key)}\s*\]"
+            rf"(?:^|[\s{{,.])[\"']?{quoted}[\"']?\s*[=.]"  # key = ..., key.sub = ...
+            rf"|^\s*\[+\s*(?:[^\]]*\.)?{quoted}\s*\]"  # [key], [table.key]
         )
         found = next((i for i in range(start, end) if pattern.search(lines[i])), None)
         if found is not None:

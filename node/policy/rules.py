@@ -34,14 +34,15 @@ RULE_ID_CHARS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Scope:
     """Which crossings a rule looks at. An empty set means "any".
 
     ``peers_mode``: ``all`` peers, ``only`` those in ``peers``, or all ``except`` them
     (``*.domain`` entries cover subdomains). ``author_groups``: the author is in at least
     one of them. ``recipient_groups``: at least one recipient is in at least one of them.
-    ``labels``: the crossing's effective label is one of them.
+    ``labels``: the crossing's own label, or one a ``label`` rule raised it to, is one
+    of them (so raising a label never takes a crossing out of a rule's scope).
     For an ``allow_only`` group rule the two group sets are not conditions but the
     groups allowed to send or receive (see :class:`GroupRule`).
     """
@@ -84,7 +85,7 @@ def _check_rule_id(rule_id: str) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContentRule:
     """Look for ``matchers`` in the text of in-scope crossings and act on a match.
 
@@ -97,9 +98,9 @@ class ContentRule:
     """
 
     id: str
-    action: ContentAction
-    matchers: tuple[Matcher, ...] = ()
     description: str = ""
+    matchers: tuple[Matcher, ...] = ()
+    action: ContentAction
     raise_to: str | None = None
     scope: Scope = Scope()
     mode: RuleMode = "enforce"
@@ -115,7 +116,7 @@ class ContentRule:
             raise InvalidPolicyError("raise_to only applies to the 'label' action", "raise_to")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GroupRule:
     """Restrict who may send which ``kinds`` to whom, by directory group.
 
@@ -128,10 +129,10 @@ class GroupRule:
     """
 
     id: str
-    effect: GroupEffect
-    kinds: frozenset[Kind] = ALL_KINDS
     description: str = ""
     scope: Scope = Scope()
+    effect: GroupEffect
+    kinds: frozenset[Kind] = ALL_KINDS
     mode: RuleMode = "enforce"
 
     def __post_init__(self) -> None:

@@ -30,7 +30,9 @@ def default_unlisted_terms(labels: LabelScale, direction: Direction) -> Directio
     Outbound no profile field is shown; inbound every profile field is accepted.
     """
     fields = frozenset() if direction == "outbound" else frozenset({ANY_PROFILE_FIELD})
-    return DirectionTerms(labels.lowest, ALL_KINDS, True, fields)
+    return DirectionTerms(
+        kinds=ALL_KINDS, max_label=labels.lowest, media=True, profile_fields=fields
+    )
 
 
 #: A content rule, the slots of its matchers, and whether its scope covers every crossing

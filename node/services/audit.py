@@ -1,0 +1,164 @@
+"""The append-only, hash-chained audit log of boundary crossings and policy changes.
+
+Each entry stores the hash of the previous entry and the SHA-256 of
+``previous hash + canonical JSON of its own content``; :func:`verify_chain`
+recomputes the chain and names the first entry that does not match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from node.models import AuditEntry
+from node.policy import Decision
+
+GENESIS = "0" * 64
+_RETRIES = 8
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+
+
+def entry_content(row: AuditEntry) -> dict[str, Any]:
+    """The hashed content of an entry: every column except the hashes."""
+    return {
+        "seq": row.seq,
+        "created_at": row.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "kind": row.kind,
+        "direction": row.direction,
+        "peer_domain": row.peer_domain,
+        "object_id": row.object_id,
+        "actor": row.actor,
+        "label": row.label,
+        "decision": row.decision,
+        "rule_ids": list(row.rule_ids),
+        "policy_version": row.policy_version,
+        "details": row.details,
+    }
+
+
+def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + _canonical(content)).hexdigest()
+
+
+async def append(
+    kind: str,
+    *,
+    direction: str | None = None,
+    peer: str | None = None,
+    object_id: str | None = None,
+    actor: str | None = None,
+    label: str | None = None,
+    decision: str | None = None,
+    rule_ids: Sequence[str] = (),
+    policy_version: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry at the end of the chain (safe with several writers)."""
+    for _ in range(_RETRIES):
+        try:
+            async with in_transaction() as conn:
+                if conn.capabilities.dialect == "postgres":
+                    # One appender at a time across processes; released at commit.
+                    await conn.execute_query("SELECT pg_advisory_xact_lock(727274)")
+                last = await AuditEntry.all().order_by("-seq").first()
+                row = AuditEntry(
+                    seq=(last.seq + 1) if last else 1,
+                    created_at=dt.datetime.now(dt.UTC),
+                    kind=kind,
+                    direction=direction,
+                    peer_domain=peer,
+                    object_id=object_id,
+                    actor=actor,
+                    label=label,
+                    decision=decision,
+                    rule_ids=list(rule_ids),
+                    policy_version=policy_version,
+                    details=details or {},
+                    prev_hash=last.entry_hash if last else GENESIS,
+                    entry_hash="",
+                )
+                row.entry_hash = chain_hash(row.prev_hash, entry_content(row))
+                await row.save(force_create=True)
+                return row
+        except IntegrityError:
+            continue  # another writer took this sequence number: read the new end, retry
+    raise RuntimeError("could not append to the audit log: too much contention")
+
+
+async def record_decision(
+    decision: Decision, *, object_id: str | None, actor: str | None, label: str | None
+) -> AuditEntry:
+    """Record a crossing decision with its reasons (dry-run ones included)."""
+    reasons = [
+        {
+            "rule": reason.rule_id,
+            "code": reason.code,
+            "message": reason.message,
+            "field": reason.field,
+            "dry_run": reason.dry_run,
+        }
+        for reason in decision.reasons
+    ]
+    return await append(
+        "crossing",
+        direction=decision.direction,
+        peer=decision.peer,
+        object_id=object_id,
+        actor=actor,
+        label=decision.effective_label or label,
+        decision=decision.outcome,
+        rule_ids=sorted({r.rule_id for r in decision.reasons if r.rule_id}),
+        policy_version=decision.policy_version,
+        details={"reasons": reasons},
+    )
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    ok: bool
+    entries: int
+    first_broken: int | None
+    message: str
+
+
+async def verify_chain(batch: int = 1000) -> ChainStatus:
+    """Recompute every hash; the first mismatch (or gap) is reported by sequence number."""
+    previous = GENESIS
+    expected_seq = 1
+    count = 0
+    async for row in _all_entries(batch):
+        if row.seq != expected_seq:
+            return ChainStatus(False, count, expected_seq, f"entry {expected_seq} is missing")
+        if row.prev_hash != previous:
+            return ChainStatus(
+                False, count, row.seq, f"entry {row.seq} does not follow entry {row.seq - 1}"
+            )
+        if chain_hash(row.prev_hash, entry_content(row)) != row.entry_hash:
+            return ChainStatus(
+                False, count, row.seq, f"entry {row.seq} was altered after it was written"
+            )
+        previous = row.entry_hash
+        expected_seq += 1
+        count += 1
+    return ChainStatus(True, count, None, f"{count} entries, chain intact")
+
+
+async def _all_entries(batch: int) -> AsyncIterator[AuditEntry]:
+    after = 0
+    while True:
+        rows = await AuditEntry.filter(seq__gt=after).order_by("seq").limit(batch)
+        for row in rows:
+            yield row
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq

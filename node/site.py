@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from node.services.policy import PolicyStore
 from node.streaming import EventBroker
 
 DEFAULT_LABELS = ("public", "internal", "confidential", "restricted")
@@ -23,6 +24,8 @@ class Site:
     labels: tuple[str, ...] = DEFAULT_LABELS
     default_label: str = "internal"
     events: EventBroker = field(default_factory=EventBroker)
+    # The boundary policy in force (reloaded when a new version is stored).
+    policy: PolicyStore = field(default_factory=PolicyStore)
     # Set by the federation layer at composition time; None on a node that
     # cannot reach others (and in unit tests of local features).
     resolve_remote: RemoteResolver | None = None

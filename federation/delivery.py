@@ -11,8 +11,10 @@ down is paused by a circuit breaker and never holds up others.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from federation import documents
 from federation.backoff import CircuitBreaker, RetryPolicy, is_permanent_failure
-from federation.client import FederationClient, authority_of
+from federation.client import FederationClient
 from federation.errors import OutboundError
 from federation.keys import KeyStore
 from node.models import (
@@ -36,7 +38,21 @@ from node.models import (
     OutboxEvent,
     Post,
     PostTag,
+    ReviewItem,
     Share,
+)
+from node.policy import Decision, Kind, Reason, explain
+from node.services import audit, notifications
+from node.services.accounts import NODE_ACTOR_USERNAME
+from node.services.policy import (
+    count_crossing,
+    decide,
+    groups_of,
+    post_crossing,
+    post_kind,
+    profile_fields,
+    redacted_html,
+    simple_crossing,
 )
 from node.site import Site
 
@@ -53,11 +69,18 @@ def now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One activity to send, on behalf of ``sender``, to the inboxes of ``recipients``."""
+    """One activity to send, on behalf of ``sender``, to the inboxes of ``recipients``.
+
+    ``kind`` is what the boundary policy calls it; ``post`` is set when the
+    activity carries a post's content, ``label`` when it refers to a post.
+    """
 
     activity: dict[str, Any]
     sender: Account
     recipients: Sequence[Account]
+    kind: Kind
+    post: Post | None = None
+    label: str | None = None
 
 
 def inboxes(recipients: Iterable[Account]) -> dict[str, str]:
@@ -115,7 +138,8 @@ class ActivityBuilder:
         if parts is None or parts[0].deleted_at is not None:
             return []
         post, note, recipients = parts
-        return [Outgoing(documents.create_activity(note, post.author.uri), post.author, recipients)]
+        activity = documents.create_activity(note, post.author.uri)
+        return [Outgoing(activity, post.author, recipients, post_kind(post), post=post)]
 
     async def _post_updated(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         parts = await self._post_parts(int(payload["post_id"]))
@@ -123,7 +147,7 @@ class ActivityBuilder:
             return []
         post, note, recipients = parts
         activity = documents.update_activity(note, post.author.uri, post.edited_at or now())
-        return [Outgoing(activity, post.author, recipients)]
+        return [Outgoing(activity, post.author, recipients, post_kind(post), post=post)]
 
     async def _post_deleted(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         post = await Post.get_or_none(id=int(payload["post_id"])).prefetch_related("author")
@@ -138,7 +162,7 @@ class ActivityBuilder:
         activity = documents.delete_activity(
             post.uri, post.author.uri, to, cc, deleted=post.deleted_at
         )
-        return [Outgoing(activity, post.author, recipients)]
+        return [Outgoing(activity, post.author, recipients, post_kind(post), post=post)]
 
     async def _like_created(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         like = await Like.get_or_none(id=int(payload["like_id"])).prefetch_related(
@@ -149,7 +173,9 @@ class ActivityBuilder:
         activity = documents.like_activity(
             like.uri, like.account.uri, like.post.uri, to=[like.post.author.uri]
         )
-        return [Outgoing(activity, like.account, [like.post.author])]
+        return [
+            Outgoing(activity, like.account, [like.post.author], "reactions", label=like.post.label)
+        ]
 
     async def _like_deleted(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         account = await Account.get_or_none(id=int(payload["account_id"]))
@@ -160,7 +186,7 @@ class ActivityBuilder:
             payload["like_uri"], account.uri, post.uri, to=[post.author.uri]
         )
         activity = documents.undo_activity(f"{payload['like_uri']}#undo", account.uri, inner)
-        return [Outgoing(activity, account, [post.author])]
+        return [Outgoing(activity, account, [post.author], "reactions", label=post.label)]
 
     async def _share_created(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         shared = await Share.get_or_none(id=int(payload["share_id"])).prefetch_related(
@@ -177,7 +203,9 @@ class ActivityBuilder:
             object_author_uri=shared.post.author.uri,
         )
         recipients = [*await _remote_followers(shared.account), shared.post.author]
-        return [Outgoing(activity, shared.account, recipients)]
+        return [
+            Outgoing(activity, shared.account, recipients, "reactions", label=shared.post.label)
+        ]
 
     async def _share_deleted(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         account = await Account.get_or_none(id=int(payload["account_id"]))
@@ -198,7 +226,8 @@ class ActivityBuilder:
             object_author_uri=post.author.uri,
         )
         activity = documents.undo_activity(f"{payload['share_uri']}#undo", account.uri, inner)
-        return [Outgoing(activity, account, [*await _remote_followers(account), post.author])]
+        recipients = [*await _remote_followers(account), post.author]
+        return [Outgoing(activity, account, recipients, "reactions", label=post.label)]
 
     async def _account_updated(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         account = await Account.get_or_none(id=int(payload["account_id"]))
@@ -209,7 +238,7 @@ class ActivityBuilder:
             return []
         document = documents.actor_document(self.site, account, key)
         activity = documents.update_activity(document, account.uri, account.updated_at)
-        return [Outgoing(activity, account, await _remote_followers(account))]
+        return [Outgoing(activity, account, await _remote_followers(account), "profile_lookups")]
 
     async def _follow_created(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         relation = await Follow.get_or_none(id=int(payload["follow_id"])).prefetch_related(
@@ -220,7 +249,7 @@ class ActivityBuilder:
         activity = documents.follow_activity(
             relation.uri, relation.follower.uri, relation.followee.uri
         )
-        return [Outgoing(activity, relation.follower, [relation.followee])]
+        return [Outgoing(activity, relation.follower, [relation.followee], "follows")]
 
     async def _follow_accepted(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         relation = await Follow.get_or_none(id=int(payload["follow_id"])).prefetch_related(
@@ -237,7 +266,7 @@ class ActivityBuilder:
             activity_id=f"{relation.followee.uri}#accepts/{event.id}",
             follower_uri=relation.follower.uri,
         )
-        return [Outgoing(activity, relation.followee, [relation.follower])]
+        return [Outgoing(activity, relation.followee, [relation.follower], "follows")]
 
     async def _follow_rejected(self, event: OutboxEvent, payload: dict[str, Any]) -> list[Outgoing]:
         return await self._follow_ended(event, payload, reject=True)
@@ -261,9 +290,9 @@ class ActivityBuilder:
                 activity_id=f"{followee.uri}#rejects/{event.id}",
                 follower_uri=follower.uri,
             )
-            return [Outgoing(activity, followee, [follower])]
+            return [Outgoing(activity, followee, [follower], "follows")]
         activity = documents.undo_activity(f"{follow_uri}#undo/{event.id}", follower.uri, follow)
-        return [Outgoing(activity, follower, [followee])]
+        return [Outgoing(activity, follower, [followee], "follows")]
 
 
 class OutboxProcessor:
@@ -292,29 +321,131 @@ class OutboxProcessor:
                 query = query.select_for_update(skip_locked=True)
             events = await query
             rows: list[Delivery] = []
+            reviews: list[ReviewItem] = []
             for event in events:
                 for outgoing in await self.builder.build(event):
-                    body = orjson.dumps(outgoing.activity).decode()
-                    for inbox, peer in inboxes(outgoing.recipients).items():
-                        rows.append(
-                            Delivery(
-                                activity_id=outgoing.activity["id"],
-                                inbox_url=inbox,
-                                peer_domain=peer or authority_of(inbox),
-                                sender_id=outgoing.sender.id,
-                                body=body,
-                                state="pending",
-                                next_attempt_at=now(),
-                            )
-                        )
+                    await self._route(outgoing, rows, reviews)
                 event.processed_at = now()
                 await event.save(update_fields=["processed_at"])
                 handled += 1
             if rows:
                 await Delivery.bulk_create(rows, ignore_conflicts=True)
+            for review in reviews:
+                await review.save()
         if handled:
             self.wake_deliveries.set()
         return handled
+
+    async def _route(
+        self, outgoing: Outgoing, rows: list[Delivery], reviews: list[ReviewItem]
+    ) -> None:
+        """Decide per destination peer, audit each decision, and queue what may cross."""
+        by_peer: dict[str, list[Account]] = defaultdict(list)
+        for account in outgoing.recipients:
+            if not account.is_local and not account.disabled:
+                by_peer[account.domain].append(account)
+        moment = now()
+        for peer, accounts in sorted(by_peer.items()):
+            decision = await self._decide(outgoing, peer, accounts, moment)
+            label = outgoing.post.label if outgoing.post else outgoing.label
+            await audit.record_decision(
+                decision,
+                object_id=outgoing.activity.get("id"),
+                actor=outgoing.sender.uri,
+                label=label,
+            )
+            await count_crossing(peer, "outbound", decision.crosses)
+            if decision.outcome == "deny":
+                log.info("policy: %s", explain(decision))
+                if outgoing.post is not None and outgoing.sender.is_local:
+                    await self._tell_author(outgoing)
+                continue
+            activity = self._copy_for(outgoing, decision)
+            body = orjson.dumps(activity).decode()
+            held = decision.outcome == "hold"
+            for inbox in inboxes(accounts):
+                delivery = Delivery(
+                    activity_id=outgoing.activity["id"],
+                    inbox_url=inbox,
+                    peer_domain=peer,
+                    sender_id=outgoing.sender.id,
+                    body=body,
+                    state="held" if held else "pending",
+                    next_attempt_at=moment,
+                    policy_outcome=decision.outcome,
+                )
+                rows.append(delivery)
+                if held:
+                    reviews.append(
+                        ReviewItem(
+                            direction="outbound",
+                            peer_domain=peer,
+                            post_id=outgoing.post.id if outgoing.post else None,
+                            delivery_id=delivery.id,
+                            reasons=[_reason_dict(r) for r in decision.decisive()],
+                        )
+                    )
+
+    async def _decide(
+        self, outgoing: Outgoing, peer: str, accounts: list[Account], moment: dt.datetime
+    ) -> Decision:
+        store = self.builder.site.policy
+        if outgoing.post is not None:
+            crossing = await post_crossing(outgoing.post, outgoing.sender, peer, accounts, moment)
+        elif outgoing.kind == "profile_lookups":
+            crossing = simple_crossing(
+                "outbound", peer, "profile_lookups", moment, fields=profile_fields(outgoing.sender)
+            )
+        else:
+            groups = (await groups_of([outgoing.sender.id]))[outgoing.sender.id]
+            crossing = simple_crossing(
+                "outbound", peer, outgoing.kind, moment, label=outgoing.label,
+                author=outgoing.sender, author_groups=groups,
+            )  # fmt: skip
+        return await decide(store, crossing)
+
+    def _copy_for(self, outgoing: Outgoing, decision: Decision) -> dict[str, Any]:
+        """The activity as this peer may receive it (redacted text, withheld profile fields)."""
+        transformed = decision.transformed
+        if transformed is None:
+            return outgoing.activity
+        activity = copy.deepcopy(outgoing.activity)
+        obj = activity.get("object")
+        if not isinstance(obj, dict):
+            return activity
+        if outgoing.kind == "profile_lookups":
+            visible = {name.removeprefix("profile.") for name in transformed}
+            obj["attachment"] = [
+                item for item in obj.get("attachment", [])
+                if _field_slug(str(item.get("name", ""))) in visible
+            ]  # fmt: skip
+            return activity
+        if "content" in transformed and "content" in obj:
+            obj["content"] = redacted_html(transformed["content"])
+            if isinstance(obj.get("contentMap"), dict):
+                obj["contentMap"] = {lang: obj["content"] for lang in obj["contentMap"]}
+        if obj.get("summary"):
+            obj["summary"] = transformed.get("summary", obj["summary"])
+        for index, attachment in enumerate(obj.get("attachment", [])):
+            key = f"attachment.{index}.description"
+            if key in transformed and isinstance(attachment, dict):
+                attachment["name"] = transformed[key]
+        return activity
+
+    async def _tell_author(self, outgoing: Outgoing) -> None:
+        """The author learns that a post did not reach a peer (details are in the audit log)."""
+        node_actor = await Account.get_or_none(username=NODE_ACTOR_USERNAME, domain="")
+        if node_actor is not None and outgoing.post is not None:
+            await notifications.notify(outgoing.sender, "fedwall.policy", node_actor, outgoing.post)
+
+
+def _field_slug(name: str) -> str:
+    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+
+
+def _reason_dict(reason: Reason) -> dict[str, object]:
+    return {"rule": reason.rule_id, "code": reason.code, "message": reason.message,
+            "field": reason.field}  # fmt: skip
 
 
 async def _wait_any(event: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:

@@ -28,6 +28,7 @@ from node.db import Database
 from node.demo import Browser
 from node.models import Account, Post
 from node.services.accounts import create_local_account
+from node.services.policy import PolicyStore
 from node.site import Site
 
 T = TypeVar("T")
@@ -102,6 +103,23 @@ class NodeProcess:
         site = Site(domain=self.domain, scheme="http")
         for username, options in users.items():
             await create_local_account(site, username, PASSWORD, **options)
+
+    async def allow_peers(
+        self, domains: list[str], extra: str = "", max_label: str = "restricted"
+    ) -> None:
+        """Store a policy allowing ``domains`` in both directions up to ``max_label``."""
+        peers = "".join(
+            f'\n[[peers]]\ndomain = "{domain}"\nstatus = "allowed"\n'
+            f'outbound = {{ max_label = "{max_label}", profile_fields = ["*"] }}\n'
+            f'inbound = {{ max_label = "restricted" }}\n'
+            for domain in domains
+        )
+        source = (
+            'federation_mode = "allowlist"\n'
+            'labels = ["public", "internal", "confidential", "restricted"]\n'
+            'default_label = "internal"\n' + peers + extra
+        )
+        await self.query(lambda: PolicyStore().apply(source, "test", "peers for the test"))
 
     async def start(self) -> None:
         log = self.log_path.open("ab")

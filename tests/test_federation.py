@@ -50,6 +50,7 @@ async def federation(
         await b.create({"bob": {}, "erin": {"locked": True}})
         await c.create({"carol": {}})
         for node in nodes:
+            await node.allow_peers([other.domain for other in nodes if other is not node])
             await node.start()
         yield Federation(a, b, c)
     finally:

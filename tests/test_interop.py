@@ -204,6 +204,7 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
     node = NodeProcess("a", tmp_path_factory.mktemp("interop"), None)
     try:
         await node.create({"alice": {}})
+        await node.allow_peers([f"127.0.0.1:{peer.port}"])
         await node.start()
         yield Setup(node, peer)
     finally:

@@ -7,9 +7,14 @@ from collections.abc import Iterable
 from node.errors import NotFound
 from node.models import Account, Notification, Post
 from node.services.pagination import Page, PageRequest, make_page, paginate
+from node.site import Site
 
 # Mastodon's notification types that Fedwall produces.
-KINDS = ("mention", "reblog", "favourite", "follow", "follow_request", "update", "status")
+KINDS = (
+    "mention", "reblog", "favourite", "follow", "follow_request", "update", "status",
+    # Fedwall: the boundary policy stopped or held one of the recipient's posts.
+    "fedwall.policy",
+)  # fmt: skip
 
 
 async def notify(
@@ -21,6 +26,18 @@ async def notify(
     if not recipient.is_local or recipient.id == actor.id:
         return None
     return await Notification.create(recipient=recipient, kind=kind, actor=actor, post=post)
+
+
+def publish(site: Site, created: Iterable[Notification | None]) -> None:
+    """After commit: tell each recipient's streams about its new notification."""
+    for notification in created:
+        if notification is not None:
+            recipient_id: int = notification.recipient_id  # type: ignore[attr-defined]
+            site.events.publish(
+                "notification",
+                {"account_id": recipient_id, "notification_id": notification.id},
+                [f"user:{recipient_id}"],
+            )
 
 
 async def list_notifications(

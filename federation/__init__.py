@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from quart import Quart, abort, g
+from quart import Quart, abort, g, request
 
 from federation.actors import ActorDirectory
 from federation.backoff import RetryPolicy
-from federation.client import FederationClient
+from federation.boundary import Boundary, refused_peer
+from federation.client import FederationClient, authority_of
 from federation.delivery import DeliveryWorker, OutboxProcessor
 from federation.errors import SignatureError
 from federation.handlers import HandlerContext, dispatch
@@ -24,8 +25,10 @@ from federation.inbox import InboxProcessor, request_view
 from federation.keys import KeyStore, Signer
 from federation.verify import KeyUnavailable, RequestVerifier
 from node.models import Account
+from node.policy import explain
 from node.runtime import Runtime
 from node.services.accounts import NODE_ACTOR_USERNAME
+from node.services.policy import count_crossing, note_peer_request
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,19 @@ class Federation:
         await self.http.aclose()
 
     async def fetch_guard(self, kind: str) -> None:
-        """Refuse unsigned or unverifiable ActivityPub GETs when signed fetch is required."""
-        if not self.runtime.settings.require_signed_fetch:
+        """Admit an ActivityPub GET: signed by a verifiable key, from a peer the policy admits.
+
+        Signatures are required when ``require_signed_fetch`` is set, and always in
+        allowlist mode. The verified requester's :class:`Boundary` is left in ``g``
+        for the handler's per-object decisions (labels, profile fields).
+        """
+        policy = self.runtime.site.policy
+        snapshot = await policy.current()
+        signed = "signature" in request.headers or "signature-input" in request.headers
+        must_sign = (
+            self.runtime.settings.require_signed_fetch or snapshot.federation_mode == "allowlist"
+        )
+        if not signed and not must_sign:
             return
         assert self.verifier is not None
         view = request_view(self.runtime.settings.base_url)
@@ -78,7 +92,16 @@ class Federation:
         except (SignatureError, KeyUnavailable) as exc:
             log.info("signed fetch of %s refused: %s", view.url, exc.reason)
             abort(401, f"signed fetch required: {exc.reason}")
+        peer = authority_of(key.owner_uri)
+        boundary = Boundary(policy, peer)
+        decision = await boundary.admits("profile_lookups" if kind == "actor" else "posts")
+        if refused_peer(decision):
+            await note_peer_request(peer, f"GET {view.url}")
+            await count_crossing(peer, "outbound", False)
+            log.info("signed fetch of %s by %s refused: %s", view.url, peer, explain(decision))
+            abort(403, f"this node does not share data with {peer}")
         g.requester = key
+        g.boundary = boundary
 
     async def dispatch(self, activity: dict[str, object]) -> str:
         assert self.directory is not None
@@ -108,12 +131,15 @@ def register(app: Quart, runtime: Runtime) -> Federation:
             _LazyVerifier(),  # type: ignore[arg-type]
             settings.inbox_max_bytes,
             federation.inbox_wake,
+            runtime.site.policy,
         )
     )
 
     async def inbox_worker(stopping: asyncio.Event) -> None:
         assert federation.verifier is not None
-        processor = InboxProcessor(federation.verifier, federation.dispatch, federation.inbox_wake)
+        processor = InboxProcessor(
+            federation.verifier, federation.dispatch, federation.inbox_wake, runtime.site.policy
+        )
         await processor.run(stopping)
 
     async def outbox_worker(stopping: asyncio.Event) -> None:

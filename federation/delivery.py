@@ -14,7 +14,6 @@ import asyncio
 import copy
 import datetime as dt
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from node.services.policy import (
     groups_of,
     post_crossing,
     post_kind,
+    profile_field_key,
     profile_fields,
     redacted_html,
     simple_crossing,
@@ -414,10 +414,9 @@ class OutboxProcessor:
         if not isinstance(obj, dict):
             return activity
         if outgoing.kind == "profile_lookups":
-            visible = {name.removeprefix("profile.") for name in transformed}
             obj["attachment"] = [
                 item for item in obj.get("attachment", [])
-                if _field_slug(str(item.get("name", ""))) in visible
+                if profile_field_key(str(item.get("name", ""))) in transformed
             ]  # fmt: skip
             return activity
         if "content" in transformed and "content" in obj:
@@ -437,10 +436,6 @@ class OutboxProcessor:
         node_actor = await Account.get_or_none(username=NODE_ACTOR_USERNAME, domain="")
         if node_actor is not None and outgoing.post is not None:
             await notifications.notify(outgoing.sender, "fedwall.policy", node_actor, outgoing.post)
-
-
-def _field_slug(name: str) -> str:
-    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
 
 
 def _reason_dict(reason: Reason) -> dict[str, object]:

@@ -307,7 +307,12 @@ def build_blueprint(runtime: _Runtime, fetch_guard: FetchGuard) -> Blueprint:
         key = await _current_key(account) if account is not None else None
         if account is None or key is None:
             return _error(404, f"no user {username!r}")
-        return activity_response(documents.actor_document(site, account, key))
+        boundary = getattr(g, "boundary", None)
+        # Each peer sees the profile fields its agreement allows.
+        visible = await boundary.visible_fields(account) if boundary is not None else None
+        return activity_response(
+            documents.actor_document(site, account, key, fields_visible=visible)
+        )
 
     @bp.get("/users/<username>/outbox")
     async def outbox(username: str) -> Response:
@@ -326,7 +331,13 @@ def build_blueprint(runtime: _Runtime, fetch_guard: FetchGuard) -> Blueprint:
         if page is None:
             return _error(400, "max_id and min_id must be numeric ids")
         rows, _ = await paginate(posts, "id", page)
-        notes = await _notes(site, account, rows)
+        boundary = getattr(g, "boundary", None)
+        if boundary is not None:
+            # Posts above the requester's clearance are left out of its view of the outbox.
+            shown = [post for post in rows if await boundary.may_fetch(post, account)]
+        else:
+            shown = rows
+        notes = await _notes(site, account, shown)
         creates = [documents.create_activity(note, account.uri) for note in notes]
         listed = make_page(rows, [post.id for post in rows])
         return activity_response(_collection_page(collection_id, page, listed, creates))
@@ -378,6 +389,10 @@ def build_blueprint(runtime: _Runtime, fetch_guard: FetchGuard) -> Blueprint:
             or post.visibility == "node"
             or (post.visibility != "public" and not await _requester_may_see(post))
         ):
+            return _error(404, "post not found")
+        boundary = getattr(g, "boundary", None)
+        if boundary is not None and not await boundary.may_fetch(post, post.author):
+            # Above the requester's clearance, or stopped by a rule for it: as if absent.
             return _error(404, "post not found")
         return post
 

@@ -19,12 +19,16 @@ import orjson
 from quart import Blueprint, Response, request
 from tortoise.exceptions import IntegrityError
 
+from federation.boundary import admit_peer, inbound_decision, inbound_kind, refused_peer
 from federation.client import authority_of, origin_of
 from federation.errors import FederationError, SignatureError
 from federation.signatures import HttpRequestView
 from federation.verify import KeyUnavailable, RequestVerifier
 from federation.vocabulary import VocabularyError, id_of, normalise
-from node.models import InboxItem
+from node.models import InboxItem, ReviewItem
+from node.policy import Decision, explain
+from node.services import audit
+from node.services.policy import PolicyStore, count_crossing, note_peer_request, redacted_html
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,12 @@ def request_view(base_url: str, body: bytes = b"") -> HttpRequestView:
 
 
 def build_blueprint(
-    base_url: str, domain: str, verifier: RequestVerifier, max_bytes: int, wake: asyncio.Event
+    base_url: str,
+    domain: str,
+    verifier: RequestVerifier,
+    max_bytes: int,
+    wake: asyncio.Event,
+    policy: PolicyStore,
 ) -> Blueprint:
     bp = Blueprint("federation_inbox", __name__)
 
@@ -94,6 +103,11 @@ def build_blueprint(
         if authority_of(actor_id) == domain:
             return _problem(401, "activity claims an actor of this node")
         view = request_view(base_url, body)
+        peer = authority_of(actor_id)
+        admission = await admit_peer(policy, peer, inbound_kind(activity))
+        if refused_peer(admission):
+            tried = f"{activity.get('type')} {activity_id}"
+            return await _refuse_peer(view, tried, actor_id, peer, admission)
         awaiting_key = False
         try:
             key = await verifier.verify(view)
@@ -129,6 +143,29 @@ def build_blueprint(
         wake.set()
         return Response(status=202)
 
+    async def _refuse_peer(
+        view: HttpRequestView, tried: str, actor_id: str, peer: str, admission: Decision
+    ) -> Response:
+        """Refuse a peer the policy does not admit; a genuine newcomer becomes a peering request."""
+        blocked = any(r.code == "peer_blocked" for r in admission.decisive())
+        try:
+            # A blocked peer's unknown key is not even fetched.
+            key = await verifier.verify(view, fetch_unknown=not blocked)
+        except (SignatureError, KeyUnavailable) as exc:
+            log.info("inbox: refused unverified activity from %s: %s", peer, exc.reason)
+            return _problem(403, f"this node does not accept activities from {peer}")
+        if key.owner_uri != actor_id:
+            return _problem(401, "the signing key does not belong to the activity's actor")
+        if not blocked:
+            await note_peer_request(peer, tried)
+        await audit.record_decision(
+            admission, object_id=tried.split()[-1], actor=actor_id, label=None
+        )
+        await count_crossing(peer, "inbound", False)
+        log.info("inbox: %s", explain(admission))
+        suffix = "" if blocked else "; a peering request was recorded for the administrators"
+        return _problem(403, f"this node does not accept activities from {peer}{suffix}")
+
     bp.add_url_rule("/inbox", "shared_inbox", receive, methods=["POST"])
     bp.add_url_rule("/users/<username>/inbox", "user_inbox", receive, methods=["POST"])
     return bp
@@ -142,9 +179,11 @@ class InboxProcessor:
         verifier: RequestVerifier,
         dispatch: Callable[[dict[str, Any]], Awaitable[str]],
         wake: asyncio.Event,
+        policy: PolicyStore,
         poll_seconds: float = 1.0,
     ) -> None:
         self.verifier = verifier
+        self.policy = policy
         self.dispatch = dispatch
         self.wake = wake
         self.poll_seconds = poll_seconds
@@ -174,7 +213,10 @@ class InboxProcessor:
     async def process(self, item: InboxItem) -> None:
         try:
             activity = normalise(orjson.loads(item.body))
-            outcome = await self.dispatch(activity)
+            admitted = await self._apply_policy(item, activity)
+            if admitted is None:
+                return
+            outcome = await self.dispatch(admitted)
         except VocabularyError as exc:
             await self._finish(item, "failed", f"not a usable activity: {exc.reason}")
         except FederationError as exc:
@@ -188,6 +230,43 @@ class InboxProcessor:
             if outcome.startswith("rejected"):
                 state = "rejected"
             await self._finish(item, state, None if state == "processed" else outcome)
+
+    async def _apply_policy(
+        self, item: InboxItem, activity: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The activity as admitted by the inbound policy, or None when denied or held."""
+        decision = await inbound_decision(self.policy, activity, item.peer_domain)
+        approved = await ReviewItem.filter(inbox_item_id=item.id, state="approved").exists()
+        if decision.outcome == "hold" and approved:
+            return activity  # an admin already released it
+        inner = activity.get("object")
+        label = inner.get("classification") if isinstance(inner, dict) else None
+        await audit.record_decision(
+            decision, object_id=item.activity_id, actor=item.actor_uri, label=label
+        )
+        await count_crossing(item.peer_domain, "inbound", decision.crosses)
+        if decision.outcome == "deny":
+            await self._finish(item, "rejected", f"policy: {explain(decision)}")
+            return None
+        if decision.outcome == "hold":
+            await ReviewItem.create(
+                direction="inbound",
+                peer_domain=item.peer_domain,
+                inbox_item=item,
+                reasons=[{"rule": r.rule_id, "code": r.code, "message": r.message}
+                         for r in decision.decisive()],
+            )  # fmt: skip
+            await self._finish(item, "held", f"policy: {explain(decision)}")
+            return None
+        if decision.transformed is not None and isinstance(inner, dict):
+            inner = dict(inner)
+            if "content" in decision.transformed:
+                inner["content"] = redacted_html(decision.transformed["content"])
+                inner.pop("contentMap", None)
+            if "summary" in decision.transformed:
+                inner["summary"] = decision.transformed["summary"]
+            return {**activity, "object": inner}
+        return activity
 
     @staticmethod
     async def _finish(item: InboxItem, state: str, error: str | None) -> None:

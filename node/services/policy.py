@@ -189,15 +189,20 @@ def simple_crossing(
     )
 
 
+def profile_field_key(name: str) -> str:
+    """The crossing field of a profile field: ``Job title`` → ``profile.job_title``."""
+    return "profile." + re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+
+
 def profile_fields(account: Account) -> dict[str, str]:
     """A local account's profile fields as crossing fields (``profile.<name>``)."""
     fields = {}
     if account.email:
         fields["profile.email"] = account.email
     for item in account.profile_fields or []:
-        name = re.sub(r"\W+", "_", str(item.get("name", "")).strip().lower()).strip("_")
-        if name:
-            fields[f"profile.{name}"] = str(item.get("value", ""))
+        key = profile_field_key(str(item.get("name", "")))
+        if key != "profile.":
+            fields[key] = str(item.get("value", ""))
     return fields
 
 

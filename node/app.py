@@ -47,7 +47,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Quart:
     @app.get("/readyz")
     async def readyz() -> Any:
         if await runtime.db.ping():
-            return jsonify({"status": "ready", "database": runtime.db.dialect})
+            policy = await runtime.site.policy.current()
+            return jsonify(
+                {"status": "ready", "database": runtime.db.dialect, "policy_version": policy.version}
+            )
         return jsonify({"status": "unavailable", "database": runtime.db.dialect}), 503
 
     @app.after_request

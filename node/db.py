@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 
 import migrations
@@ -42,8 +43,12 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     # dialect: naming the connection after its dialect keeps a process that
     # opens SQLite and PostgreSQL databases (the test suite) from mixing them.
     name = "postgres" if database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+    connection: str | dict[str, Any] = tortoise_url(database_url)
+    if name == "sqlite":
+        connection = expand_db_url(str(connection))
+        connection["engine"] = "node.sqlite_engine"
     return {
-        "connections": {name: tortoise_url(database_url)},
+        "connections": {name: connection},
         "apps": {"models": {"models": MODEL_MODULES, "default_connection": name}},
         "use_tz": True,
         "timezone": "UTC",

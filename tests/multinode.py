@@ -119,7 +119,20 @@ class NodeProcess:
             'labels = ["public", "internal", "confidential", "restricted"]\n'
             'default_label = "internal"\n' + peers + extra
         )
-        await self.query(lambda: PolicyStore().apply(source, "test", "peers for the test"))
+        await self.apply_policy(source)
+
+    async def apply_policy(self, source: str) -> None:
+        """Store a new policy version; when the node runs, wait until it is in force."""
+        snapshot = await self.query(lambda: PolicyStore().apply(source, "test", "set by the test"))
+        if self.process is None:
+            return
+        async with httpx.AsyncClient(timeout=5) as client:
+
+            async def in_force() -> bool:
+                ready = (await client.get(f"{self.url}/readyz")).json()
+                return bool(ready.get("policy_version") == snapshot.version)
+
+            await wait_for(in_force, timeout=10)
 
     async def start(self) -> None:
         log = self.log_path.open("ab")

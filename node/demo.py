@@ -40,7 +40,11 @@ class DemoNode:
 
 def demo_nodes(base_port: int) -> list[DemoNode]:
     return [
-        DemoNode("hq", base_port, (("alice", "Alice Martin (HQ)"), ("admin", "HQ admin"))),
+        DemoNode(
+            "hq",
+            base_port,
+            (("alice", "Alice Martin (HQ)"), ("lea", "Léa Bernard (Legal)"), ("admin", "HQ admin")),
+        ),
         DemoNode("sales", base_port + 1, (("bob", "Bob Durand (Sales)"),)),
         DemoNode("lab", base_port + 2, (("carol", "Carol Petit (Lab)"),)),
     ]
@@ -87,6 +91,68 @@ class Browser:
         await self.http.aclose()
 
 
+def demo_policy(node: DemoNode, nodes: list[DemoNode]) -> str:
+    """A realistic boundary: allowlists between the three nodes, the lab cleared for
+    ``internal`` only by the head office, card numbers redacted, Legal kept at home."""
+    hq, sales, lab = nodes
+    clearance = {
+        hq.name: {sales.name: "confidential", lab.name: "internal"},
+        sales.name: {hq.name: "confidential", lab.name: "internal"},
+        lab.name: {hq.name: "internal", sales.name: "internal"},
+    }[node.name]
+    text = (
+        "# Demo boundary policy of the " + node.name + " node.\n"
+        'federation_mode = "allowlist"\n'
+        'labels = ["public", "internal", "confidential", "restricted"]\n'
+        'default_label = "internal"\n'
+    )
+    for peer in nodes:
+        if peer is node:
+            continue
+        text += (
+            f'\n[[peers]]\ndomain = "{peer.domain}"\nstatus = "allowed"\n'
+            f'note = "Group agreement: {node.name} <-> {peer.name}"\n'
+            f'outbound = {{ max_label = "{clearance[peer.name]}", profile_fields = ["title"] }}\n'
+            'inbound = { max_label = "confidential" }\n'
+        )
+    text += """
+[[content_rules]]
+id = "redact-card-numbers"
+description = "Payment card numbers never leave the node"
+matchers = [{ type = "card_number" }]
+action = "redact"
+scope = { directions = ["outbound"], peers = "all" }
+"""
+    if node.name == hq.name:
+        text += """
+[[group_rules]]
+id = "legal-stays-home"
+description = "Posts by members of Legal never leave the head office"
+effect = "deny"
+kinds = ["posts", "replies", "direct_messages"]
+scope = { directions = ["outbound"], author_groups = ["legal"] }
+"""
+    return text
+
+
+async def _configure_boundary(directory: Path, node: DemoNode, nodes: list[DemoNode]) -> None:
+    from node.config import load_settings
+    from node.db import Database
+    from node.models import Account, Group, GroupMembership
+    from node.services.policy import PolicyStore
+
+    database = Database(load_settings(directory).database_url)
+    await database.open()
+    try:
+        await PolicyStore().apply(demo_policy(node, nodes), "fedwall demo", "demo boundary")
+        if node.name == nodes[0].name:
+            legal = await Group.create(name="legal", description="Legal department")
+            lea = await Account.get(username="lea", domain="")
+            await GroupMembership.create(group=legal, account=lea)
+    finally:
+        await database.close()
+
+
 async def _wait_ready(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() < deadline:
@@ -110,11 +176,20 @@ async def _seed(nodes: list[DemoNode]) -> None:
         await alice.follow(f"carol@{lab.domain}")
         await bob.follow(f"alice@{hq.domain}")
         await carol.follow(f"bob@{sales.domain}")
+        await carol.follow(f"alice@{hq.domain}")
         await asyncio.sleep(1.0)  # let the Accepts travel before the first posts
         await alice.post("Welcome to the group's federated wall! #kickoff", label="public")
         await bob.post("Q4 pipeline review on Thursday: bring your numbers. #sales")
         await carol.post(f"Prototype v2 is ready for testing, @bob@{sales.domain} #lab")
         await bob.post("Followers only: the new price list is in the shared drive.", "followers")
+        await alice.post("Board pack for Q4 is ready (confidential)", label="confidential")
+        await alice.post("Refund issued to card 4111 1111 1111 1111, ticket closed")
+        lea = Browser(hq.url)
+        try:
+            await lea.sign_in("lea", DEMO_PASSWORD)
+            await lea.post("Legal note: contract templates were updated (stays at HQ)")
+        finally:
+            await lea.close()
     finally:
         for browser in (alice, bob, carol):
             await browser.close()
@@ -135,6 +210,7 @@ async def run_demo(data: Path, base_port: int) -> int:
                     options.append("--admin")
                 _fedwall("user", "create", str(directory), username, "--password-stdin", *options,
                          stdin=DEMO_PASSWORD + "\n")  # fmt: skip
+            await _configure_boundary(directory, node, nodes)
     processes: list[subprocess.Popen[bytes]] = []
     env = {**os.environ, "FEDWALL_DELIVERY_RETRY_BASE": "2", "FEDWALL_DELIVERY_RETRY_CAP": "60"}
     try:
@@ -158,6 +234,12 @@ async def run_demo(data: Path, base_port: int) -> int:
             people = ", ".join(username for username, _ in node.people)
             print(f"  {node.name:<6} {node.url:<24} sign in as: {people}")
         print(f"\n  password for every demo account: {DEMO_PASSWORD}")
+        print(
+            "\n  The boundary at work: hq clears lab for 'internal' only (hq's confidential"
+            "\n  post reaches sales, not lab), card numbers are redacted for every peer, and"
+            "\n  posts by members of Legal (lea) never leave hq. Each node's policy:"
+            f"\n  fedwall policy show {data}/hq   ·   audit: fedwall audit verify {data}/hq"
+        )
         print(f"  logs and data: {data}/\n\nPress Ctrl-C to stop all nodes.")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

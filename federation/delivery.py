@@ -37,11 +37,10 @@ from node.models import (
     OutboxEvent,
     Post,
     PostTag,
-    ReviewItem,
     Share,
 )
-from node.policy import Decision, Kind, Reason, explain
-from node.services import audit, notifications
+from node.policy import Decision, Kind, explain
+from node.services import audit, notifications, reviews
 from node.services.accounts import NODE_ACTOR_USERNAME
 from node.services.policy import (
     count_crossing,
@@ -321,23 +320,29 @@ class OutboxProcessor:
                 query = query.select_for_update(skip_locked=True)
             events = await query
             rows: list[Delivery] = []
-            reviews: list[ReviewItem] = []
+            held: list[tuple[Delivery, Decision, Post | None]] = []
             for event in events:
                 for outgoing in await self.builder.build(event):
-                    await self._route(outgoing, rows, reviews)
+                    await self._route(outgoing, rows, held)
                 event.processed_at = now()
                 await event.save(update_fields=["processed_at"])
                 handled += 1
             if rows:
                 await Delivery.bulk_create(rows, ignore_conflicts=True)
-            for review in reviews:
-                await review.save()
+            for delivery, decision, post in held:
+                stored = await Delivery.get_or_none(id=delivery.id)
+                if stored is not None:  # None: the same delivery was already queued
+                    # A review item for the admins, and a notice to the author.
+                    await reviews.hold(stored, decision, post=post, site=self.builder.site)
         if handled:
             self.wake_deliveries.set()
         return handled
 
     async def _route(
-        self, outgoing: Outgoing, rows: list[Delivery], reviews: list[ReviewItem]
+        self,
+        outgoing: Outgoing,
+        rows: list[Delivery],
+        held: list[tuple[Delivery, Decision, Post | None]],
     ) -> None:
         """Decide per destination peer, audit each decision, and queue what may cross."""
         by_peer: dict[str, list[Account]] = defaultdict(list)
@@ -362,7 +367,7 @@ class OutboxProcessor:
                 continue
             activity = self._copy_for(outgoing, decision)
             body = orjson.dumps(activity).decode()
-            held = decision.outcome == "hold"
+            holding = decision.outcome == "hold"
             for inbox in inboxes(accounts):
                 delivery = Delivery(
                     activity_id=outgoing.activity["id"],
@@ -370,21 +375,13 @@ class OutboxProcessor:
                     peer_domain=peer,
                     sender_id=outgoing.sender.id,
                     body=body,
-                    state="held" if held else "pending",
+                    state="held" if holding else "pending",
                     next_attempt_at=moment,
                     policy_outcome=decision.outcome,
                 )
                 rows.append(delivery)
-                if held:
-                    reviews.append(
-                        ReviewItem(
-                            direction="outbound",
-                            peer_domain=peer,
-                            post_id=outgoing.post.id if outgoing.post else None,
-                            delivery_id=delivery.id,
-                            reasons=[_reason_dict(r) for r in decision.decisive()],
-                        )
-                    )
+                if holding:
+                    held.append((delivery, decision, outgoing.post))
 
     async def _decide(
         self, outgoing: Outgoing, peer: str, accounts: list[Account], moment: dt.datetime
@@ -438,11 +435,6 @@ class OutboxProcessor:
             await notifications.notify(outgoing.sender, "fedwall.policy", node_actor, outgoing.post)
 
 
-def _reason_dict(reason: Reason) -> dict[str, object]:
-    return {"rule": reason.rule_id, "code": reason.code, "message": reason.message,
-            "field": reason.field}  # fmt: skip
-
-
 async def _wait_any(event: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:
     waiters = {asyncio.create_task(event.wait()), asyncio.create_task(stopping.wait())}
     await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -451,7 +443,12 @@ async def _wait_any(event: asyncio.Event, stopping: asyncio.Event, timeout: floa
 
 
 class DeliveryWorker:
-    """Sends due deliveries concurrently, with retries, backoff and a per-peer breaker."""
+    """Sends due deliveries concurrently, with retries, backoff and a per-peer breaker.
+
+    A peer that accepts connections but never answers holds a slot until the
+    request times out; ``concurrency`` is large next to ``per_peer`` so that a
+    few such peers leave most slots to healthy ones (see docs/performance.md).
+    """
 
     def __init__(
         self,
@@ -460,7 +457,7 @@ class DeliveryWorker:
         retry: RetryPolicy,
         dialect: str,
         wake: asyncio.Event,
-        concurrency: int = 16,
+        concurrency: int = 64,
         per_peer: int = 4,
     ) -> None:
         self.client = client

@@ -49,7 +49,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Quart:
         if await runtime.db.ping():
             policy = await runtime.site.policy.current()
             return jsonify(
-                {"status": "ready", "database": runtime.db.dialect, "policy_version": policy.version}
+                {
+                    "status": "ready",
+                    "database": runtime.db.dialect,
+                    "policy_version": policy.version,
+                }
             )
         return jsonify({"status": "unavailable", "database": runtime.db.dialect}), 503
 
@@ -64,9 +68,22 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Quart:
 
     register_federation(app, runtime)
 
+    from node.api import register as register_api
+
+    register_api(app, runtime)
+
     from webui import register as register_webui
 
     register_webui(app, runtime)
+
+    # The periodic directory sync, when directory_sync_interval is set.
+    from node.directory import register as register_directory
+
+    register_directory(runtime)
+
+    from node.api.fedwall_admin import build_blueprint as build_policy_admin_api
+
+    app.register_blueprint(build_policy_admin_api(runtime))
     return app
 
 

@@ -276,6 +276,56 @@ async def cmd_deliveries(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_directory_sync(args: argparse.Namespace) -> int:
+    from node.directory import ProgressBar, run_recorded_sync, sync_directory
+
+    settings = _settings(args)
+    bar = ProgressBar(sys.stderr)
+
+    async def work(runtime: Runtime) -> None:
+        try:
+            if args.dry_run:
+                result = await sync_directory(
+                    settings,
+                    runtime.site,
+                    dry_run=True,
+                    allow_empty=args.allow_empty,
+                    adopt_local=args.adopt_local,
+                    progress=bar,
+                )
+            else:
+                result = await run_recorded_sync(
+                    settings,
+                    runtime.site,
+                    trigger="cli",
+                    allow_empty=args.allow_empty,
+                    adopt_local=args.adopt_local,
+                    progress=bar,
+                )
+        finally:
+            bar.close()
+        for line in result.plan.lines():
+            print(line)
+        prefix = "dry run, nothing was changed: " if args.dry_run else ""
+        print(prefix + result.plan.summary())
+
+    await _with_database(settings, work)
+    return 0
+
+
+async def cmd_directory_status(args: argparse.Namespace) -> int:
+    from node.directory.status import describe_status
+
+    settings = _settings(args)
+
+    async def work(runtime: Runtime) -> None:
+        for line in await describe_status(settings):
+            print(line)
+
+    await _with_database(settings, work)
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
@@ -350,6 +400,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--peer", metavar="DOMAIN", help="only deliveries to this peer")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="rows to list (default 50)")
+
+    directory = command("directory", None, "People and groups from LDAP / Active Directory.")
+    directory_commands = directory.add_subparsers(
+        dest="directory_command", metavar="ACTION", required=True
+    )
+    p = command(
+        "sync",
+        cmd_directory_sync,
+        "Create, update and disable accounts, and sync groups and memberships, from the directory.",
+        directory_commands,
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--dry-run", action="store_true", help="print the changes, make none")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="accept a directory answer without people (or groups) and disable (delete) them all",
+    )
+    p.add_argument(
+        "--adopt-local",
+        action="store_true",
+        help="link existing local accounts whose name a directory entry has "
+        "(they then sign in with the directory's password)",
+    )
+    p = command(
+        "status",
+        cmd_directory_status,
+        "Show the directory settings, the synced accounts and groups, and the last sync.",
+        directory_commands,
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR")
+
+    from node.cli_policy import add_policy_commands
+
+    add_policy_commands(commands, command)
 
     p = command("demo", cmd_demo, "Start a local demo federation of three nodes on SQLite.")
     p.add_argument("--data", default="demo-data", metavar="DIR", help="where the nodes live")

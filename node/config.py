@@ -30,6 +30,12 @@ _HOST_RE = re.compile(
     r"(:(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?$"
 )
 _BIND_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+_LDAP_URL_RE = re.compile(
+    r"^ldaps?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)"
+    r"(:(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?/?$"
+)
+# An LDAP attribute description: a name (uid, sAMAccountName) or a numeric OID.
+_ATTRIBUTE_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)+)$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,50 @@ def _one_of(*values: str) -> Callable[[Any], bool]:
 
 def _positive(value: Any) -> bool:
     return bool(value > 0)
+
+
+def _not_negative(value: Any) -> bool:
+    return bool(value >= 0)
+
+
+def _ldap_urls(value: str) -> bool:
+    return value == "" or all(_LDAP_URL_RE.match(url.strip()) for url in value.split(","))
+
+
+def _attribute(value: str) -> bool:
+    return bool(_ATTRIBUTE_RE.match(value))
+
+
+def _optional_attribute(value: str) -> bool:
+    return value == "" or _attribute(value)
+
+
+def _dn(value: str) -> bool:
+    return value == "" or "=" in value
+
+
+def _ldap_filter(value: str) -> bool:
+    # Balanced parentheses around the whole filter; the server checks the rest.
+    if not (value.startswith("(") and value.endswith(")")):
+        return False
+    depth = 0
+    escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+_ATTRIBUTE_ACCEPTED = "an LDAP attribute name (e.g. {example})"
+_OPTIONAL_ATTRIBUTE_ACCEPTED = 'an LDAP attribute name (e.g. {example}), or "" not to sync it'
 
 
 # The reference of every setting. The README's configuration table follows it.
@@ -143,6 +193,155 @@ KEYS: dict[str, _Key] = {
         "true or false",
         help="run the background workers (deliveries, inbox) inside `fedwall serve`",
     ),
+    "oauth_password_grant": _Key(
+        bool,
+        False,
+        'true or false (default: true when environment = "development", else false)',
+        help="let API clients exchange a username/e-mail and password for a token (OAuth "
+        "password grant); the authorization-code flow is always available",
+    ),
+    # Directory (LDAP / Active Directory): see node/directory and the README's section.
+    "directory_url": _Key(
+        str,
+        "",
+        "ldap://HOST[:PORT] or ldaps://HOST[:PORT], several separated by commas, tried in order "
+        "(empty: no directory)",
+        _ldap_urls,
+        "the directory servers people and groups are read from",
+    ),
+    "directory_starttls": _Key(
+        bool, False, "true or false", help="upgrade ldap:// connections with StartTLS"
+    ),
+    "directory_tls_ca_file": _Key(
+        str,
+        "",
+        "a PEM file of CA certificates (empty: the system's CAs); relative to the data directory",
+        help="CAs that sign the directory servers' certificates",
+    ),
+    "directory_bind_dn": _Key(
+        str,
+        "",
+        "a DN, e.g. cn=fedwall,ou=services,dc=example,dc=com (empty: anonymous bind)",
+        _dn,
+        "the account the node reads the directory as",
+    ),
+    "directory_password_file": _Key(
+        str,
+        "",
+        "a file holding the bind password, relative to the data directory "
+        "(or set FEDWALL_DIRECTORY_PASSWORD instead); never logged",
+        help="the bind password's file",
+    ),
+    "directory_timeout": _Key(
+        float,
+        10.0,
+        "a positive number (seconds)",
+        _positive,
+        "how long to wait to connect to, or for an answer from, the directory",
+    ),
+    "directory_user_base": _Key(
+        str, "", "a DN, e.g. ou=people,dc=example,dc=com", _dn, "where people are searched"
+    ),
+    "directory_user_filter": _Key(
+        str,
+        "(objectClass=inetOrgPerson)",
+        "an LDAP filter in parentheses, e.g. (&(objectClass=user)(objectCategory=person))",
+        _ldap_filter,
+        "which entries below directory_user_base are people with an account",
+    ),
+    "directory_id_attribute": _Key(
+        str,
+        "entryUUID",
+        _ATTRIBUTE_ACCEPTED.format(example="entryUUID, or objectGUID on Active Directory"),
+        _attribute,
+        "the directory's stable id of an entry; survives renames and moves",
+    ),
+    "directory_username_attribute": _Key(
+        str,
+        "uid",
+        _ATTRIBUTE_ACCEPTED.format(example="uid, or sAMAccountName on Active Directory"),
+        _attribute,
+    ),
+    "directory_display_name_attribute": _Key(
+        str,
+        "displayName",
+        _OPTIONAL_ATTRIBUTE_ACCEPTED.format(example="displayName"),
+        _optional_attribute,
+    ),
+    "directory_email_attribute": _Key(
+        str, "mail", _OPTIONAL_ATTRIBUTE_ACCEPTED.format(example="mail"), _optional_attribute
+    ),
+    "directory_title_attribute": _Key(
+        str, "title", _OPTIONAL_ATTRIBUTE_ACCEPTED.format(example="title"), _optional_attribute
+    ),
+    "directory_department_attribute": _Key(
+        str,
+        "departmentNumber",
+        _OPTIONAL_ATTRIBUTE_ACCEPTED.format(example="departmentNumber, or department on AD"),
+        _optional_attribute,
+    ),
+    "directory_phone_attribute": _Key(
+        str,
+        "telephoneNumber",
+        _OPTIONAL_ATTRIBUTE_ACCEPTED.format(example="telephoneNumber"),
+        _optional_attribute,
+    ),
+    "directory_manager_attribute": _Key(
+        str,
+        "manager",
+        _OPTIONAL_ATTRIBUTE_ACCEPTED.format(example="manager"),
+        _optional_attribute,
+    ),
+    "directory_group_base": _Key(
+        str,
+        "",
+        "a DN, e.g. ou=groups,dc=example,dc=com (empty: groups are not synced)",
+        _dn,
+        "where groups are searched",
+    ),
+    "directory_group_filter": _Key(
+        str,
+        "(objectClass=groupOfNames)",
+        "an LDAP filter in parentheses, e.g. (objectClass=group) or (objectClass=posixGroup)",
+        _ldap_filter,
+    ),
+    "directory_group_name_attribute": _Key(
+        str, "cn", _ATTRIBUTE_ACCEPTED.format(example="cn"), _attribute
+    ),
+    "directory_membership": _Key(
+        str,
+        "member",
+        '"member" (groupOfNames, AD groups), "memberUid" (posixGroup) '
+        'or "memberOf" (read from the people, as Active Directory keeps it)',
+        _one_of("member", "memberUid", "memberOf"),
+        "the attribute that says who is in a group",
+    ),
+    "directory_nested_groups": _Key(
+        bool,
+        False,
+        "true or false",
+        help="members of a group that is a member of a group belong to both",
+    ),
+    "directory_sync_interval": _Key(
+        int,
+        0,
+        "a whole number of seconds, 0 to sync only with `fedwall directory sync`",
+        _not_negative,
+        "how often `fedwall serve` syncs people and groups from the directory",
+    ),
+    "auth_source": _Key(
+        str,
+        "local",
+        '"local" (passwords kept by the node), "directory" (directory accounts only, '
+        'checked by an LDAP bind) or "both"',
+        _one_of("local", "directory", "both"),
+        "how people sign in",
+    ),
+}
+DIRECTORY_PASSWORD_ENV = "FEDWALL_DIRECTORY_PASSWORD"  # noqa: S105 - a variable name
+# Keys whose default depends on other settings: key -> function of the resolved values.
+_DERIVED_DEFAULTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "oauth_password_grant": lambda resolved: resolved["environment"] == "development",
 }
 
 
@@ -169,6 +368,32 @@ class Settings:
     delivery_retry_cap: float
     delivery_max_age: float
     workers: bool
+    oauth_password_grant: bool
+    directory_url: str
+    directory_starttls: bool
+    directory_tls_ca_file: str
+    directory_bind_dn: str
+    directory_password_file: str
+    directory_timeout: float
+    directory_user_base: str
+    directory_user_filter: str
+    directory_id_attribute: str
+    directory_username_attribute: str
+    directory_display_name_attribute: str
+    directory_email_attribute: str
+    directory_title_attribute: str
+    directory_department_attribute: str
+    directory_phone_attribute: str
+    directory_manager_attribute: str
+    directory_group_base: str
+    directory_group_filter: str
+    directory_group_name_attribute: str
+    directory_membership: str
+    directory_nested_groups: bool
+    directory_sync_interval: int
+    auth_source: str
+    # Read from directory_password_file or FEDWALL_DIRECTORY_PASSWORD, never from the file.
+    directory_password: str = dataclasses.field(repr=False)
 
     @property
     def base_url(self) -> str:
@@ -222,6 +447,11 @@ def settings_from_mapping(
     data_dir: Path, values: Mapping[str, Any], source: str = CONFIG_FILE
 ) -> Settings:
     """Validate ``values`` (already merged from file and environment)."""
+    if "directory_password" in values:
+        raise ConfigError(
+            f"{source}: directory_password: a password is not accepted in {CONFIG_FILE}; "
+            f"put it in a file named by directory_password_file, or in {DIRECTORY_PASSWORD_ENV}"
+        )
     unknown = sorted(set(values) - set(KEYS))
     if unknown:
         raise ConfigError(
@@ -235,13 +465,86 @@ def settings_from_mapping(
             resolved[key] = spec.default
             continue
         resolved[key] = _check(key, spec, values[key], source)
+    for key, derive in _DERIVED_DEFAULTS.items():
+        if key not in values:
+            resolved[key] = derive(resolved)
     if resolved["scheme"] == "http" and resolved["environment"] != "development":
         raise ConfigError(
             f'{source}: scheme: "http" is only accepted with environment = "development"'
         )
     if not resolved["database_url"]:
         resolved["database_url"] = f"sqlite://{(data_dir / SQLITE_FILE).resolve()}"
-    return Settings(data_dir=data_dir, **resolved)
+    _check_directory(resolved, source)
+    return Settings(data_dir=data_dir, directory_password="", **resolved)
+
+
+def _check_directory(resolved: Mapping[str, Any], source: str) -> None:
+    """The directory settings that only make sense together."""
+    urls = [url.strip().lower() for url in resolved["directory_url"].split(",") if url.strip()]
+    if not urls:
+        if resolved["auth_source"] != "local":
+            raise ConfigError(
+                f'{source}: auth_source: "{resolved["auth_source"]}" needs a directory: '
+                "set directory_url"
+            )
+        if resolved["directory_sync_interval"]:
+            raise ConfigError(f"{source}: directory_sync_interval: needs directory_url")
+        return
+    if not resolved["directory_user_base"]:
+        raise ConfigError(
+            f"{source}: directory_user_base is required with directory_url: "
+            f"{KEYS['directory_user_base'].accepted}"
+        )
+    if resolved["directory_starttls"] and any(url.startswith("ldaps://") for url in urls):
+        raise ConfigError(
+            f"{source}: directory_starttls: StartTLS is for ldap:// URLs; "
+            "ldaps:// connections are already encrypted"
+        )
+    plain = [url for url in urls if url.startswith("ldap://")]
+    if plain and not resolved["directory_starttls"] and resolved["environment"] != "development":
+        raise ConfigError(
+            f"{source}: directory_url: {plain[0]} would send passwords in clear text; "
+            'use ldaps://, set directory_starttls = true, or environment = "development"'
+        )
+    if resolved["directory_membership"] == "memberUid" and resolved["directory_nested_groups"]:
+        raise ConfigError(
+            f"{source}: directory_nested_groups: posixGroup memberUid lists people only, "
+            'groups cannot nest; use directory_membership = "member" or "memberOf"'
+        )
+
+
+def _directory_password(
+    data_dir: Path, values: Mapping[str, Any], environ: Mapping[str, str], source: str
+) -> str:
+    """The bind password, from its file or the environment (checked, never shown)."""
+    from_env = environ.get(DIRECTORY_PASSWORD_ENV)
+    file_name = values.get("directory_password_file") or ""
+    if from_env is not None and file_name:
+        raise ConfigError(
+            f"{source}: set directory_password_file or {DIRECTORY_PASSWORD_ENV}, not both"
+        )
+    password = from_env or ""
+    if file_name:
+        path = Path(file_name) if Path(file_name).is_absolute() else data_dir / file_name
+        try:
+            password = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"{source}: directory_password_file: cannot read {path}: {exc.strerror}"
+            ) from None
+        if not password:
+            raise ConfigError(f"{source}: directory_password_file: {path} is empty")
+    if values.get("directory_url"):
+        if password and not values.get("directory_bind_dn"):
+            raise ConfigError(
+                f"{source}: a directory password is set but directory_bind_dn is empty"
+            )
+        if values.get("directory_bind_dn") and not password:
+            raise ConfigError(
+                f"{source}: directory_bind_dn needs a password: "
+                f"set directory_password_file or {DIRECTORY_PASSWORD_ENV}"
+            )
+    return password
 
 
 def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -267,6 +570,9 @@ def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
         if secret_path.is_file():
             values["secret_key"] = secret_path.read_text(encoding="utf-8").strip()
     settings = settings_from_mapping(data_dir, values, source)
+    settings = settings.replace(
+        directory_password=_directory_password(data_dir, values, environ, source)
+    )
     if not settings.secret_key:
         raise ConfigError(
             f"{source}: secret_key is required: {KEYS['secret_key'].accepted} "

@@ -53,9 +53,7 @@ async def test_authenticate_accepts_the_username(db: Database, site: Site) -> No
     assert (await authenticate("alice", "password123")).id == alice.id
 
 
-async def test_authenticate_accepts_the_email_address_in_any_case(
-    db: Database, site: Site
-) -> None:
+async def test_authenticate_accepts_the_email_address_in_any_case(db: Database, site: Site) -> None:
     alice = await make_user(site, "alice", email="Alice@Example.com")
 
     assert alice.email == "alice@example.com"
@@ -90,9 +88,7 @@ async def test_reenabled_account_can_authenticate_again(db: Database, site: Site
     assert (await authenticate("alice", "password123")).username == "alice"
 
 
-async def test_duplicate_username_is_rejected_and_creates_nothing(
-    db: Database, site: Site
-) -> None:
+async def test_duplicate_username_is_rejected_and_creates_nothing(db: Database, site: Site) -> None:
     await create_local_account(site, "alice", None)
     before = await _row_counts()
 
@@ -112,24 +108,24 @@ async def test_duplicate_email_is_rejected_whatever_its_case(db: Database, site:
     assert await _row_counts() == before
 
 
-@pytest.mark.parametrize(
-    ("username", "password", "email", "message"),
-    [
-        ("Alice", "password123", None, "invalid username"),
-        ("al ice", "password123", None, "invalid username"),
-        ("", "password123", None, "invalid username"),
-        ("a" * 31, "password123", None, "invalid username"),
-        ("alice", "short", None, "password too short"),
-        ("alice", "password123", "not-an-address", "invalid e-mail address"),
-    ],
-)
-async def test_invalid_account_data_is_rejected_and_creates_nothing(
-    db: Database, site: Site, username: str, password: str, email: str | None, message: str
-) -> None:
-    with pytest.raises(ValidationError, match=message):
-        await create_local_account(site, username, password, email=email)
+INVALID_ACCOUNTS = [
+    ("Alice", "password123", None, "invalid username 'Alice'"),
+    ("al ice", "password123", None, "invalid username"),
+    ("", "password123", None, "invalid username"),
+    ("a" * 31, "password123", None, "invalid username"),
+    ("alice", "short", None, "password too short: at least 8 characters"),
+    ("alice", "password123", "not-an-address", "invalid e-mail address 'not-an-address'"),
+]
 
-    assert await _row_counts() == (0, 0)
+
+async def test_each_invalid_account_is_rejected_with_its_reason_and_creates_nothing(
+    db: Database, site: Site
+) -> None:
+    for username, password, email, message in INVALID_ACCOUNTS:
+        with pytest.raises(ValidationError, match=message):
+            await create_local_account(site, username, password, email=email)
+
+        assert await _row_counts() == (0, 0), username
 
 
 async def test_unknown_local_user_is_not_found(db: Database) -> None:

@@ -74,7 +74,7 @@ def test_invalid_value_names_the_key_and_the_accepted_values(tmp_path: Path) -> 
 def test_invalid_environment_value_names_the_key(tmp_path: Path) -> None:
     data_dir = node_dir(tmp_path, 'domain = "hq.example.com"\n')
 
-    with pytest.raises(ConfigError, match="log_level: expected .*debug") as caught:
+    with pytest.raises(ConfigError, match=r"log_level: expected .*debug") as caught:
         load_settings(data_dir, environ={"FEDWALL_LOG_LEVEL": "loud"})
 
     assert "FEDWALL_* overrides" in caught.value.message
@@ -157,7 +157,7 @@ def test_malformed_toml_is_reported_with_the_file_name(tmp_path: Path) -> None:
 
 
 def test_missing_configuration_file_says_how_to_create_a_node(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no Fedwall node here .*fedwall init"):
+    with pytest.raises(ConfigError, match=r"no Fedwall node here .*fedwall init"):
         load_settings(tmp_path, environ={})
 
 

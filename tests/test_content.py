@@ -71,7 +71,7 @@ HOSTILE_TEXT = [
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     "&#60;script&#62;alert(1)&#60;/script&#62;",
     'https://ok.example/"onmouseover="alert(1)',
-    'https://ok.example/<script>alert(1)</script>',
+    "https://ok.example/<script>alert(1)</script>",
     "<svg/onload=alert(1)>",
     "<scr<script>ipt>alert(1)</script>",
 ]
@@ -88,7 +88,7 @@ HOSTILE_HTML = [
     '<a href="vbscript:msgbox(1)">x</a>',
     '<svg onload="alert(1)"></svg>',
     '<iframe src="https://evil.example"></iframe>',
-    '<style>body { display: none }</style><p>x</p>',
+    "<style>body { display: none }</style><p>x</p>",
     '<form action="https://evil.example"><button formaction="javascript:x">go</button></form>',
     '<math><mi xlink:href="javascript:alert(1)">x</mi></math>',
     "<scr<script>ipt>alert(1)</scr</script>ipt>",
@@ -214,18 +214,16 @@ def test_sanitize_html_replaces_a_remote_rel_attribute() -> None:
 # ---------------------------------------------------------------- what posts store
 
 
-@pytest.mark.parametrize("text", HOSTILE_TEXT)
-async def test_stored_post_html_is_harmless_whatever_is_typed(
-    db: Database, site: Site, text: str
-) -> None:
+async def test_stored_post_html_is_harmless_whatever_is_typed(db: Database, site: Site) -> None:
     alice = await create_local_account(site, "alice", None)
 
-    post = await create_post(site, alice, Draft(text=text))
+    for text in HOSTILE_TEXT:
+        post = await create_post(site, alice, Draft(text=text))
 
-    stored = await Post.get(id=post.id)
-    assert stored.content_source == text
-    assert_harmless(stored.content_html)
-    assert "<script" not in stored.content_html.lower()
+        stored = await Post.get(id=post.id)
+        assert stored.content_source == text
+        assert_harmless(stored.content_html)
+        assert "<script" not in stored.content_html.lower(), text
 
 
 async def test_local_mention_is_linked_recorded_and_notified(db: Database, site: Site) -> None:
@@ -274,9 +272,7 @@ async def test_mention_of_a_known_remote_account_links_its_profile_without_notif
     assert await Notification.all().count() == 0
 
 
-async def test_unknown_handles_stay_plain_text_and_record_nothing(
-    db: Database, site: Site
-) -> None:
+async def test_unknown_handles_stay_plain_text_and_record_nothing(db: Database, site: Site) -> None:
     alice = await create_local_account(site, "alice", None)
 
     post = await create_post(site, alice, Draft(text="hi @nobody and @ghost@remote.example"))

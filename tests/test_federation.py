@@ -389,8 +389,22 @@ async def test_killed_sender_delivers_every_pending_activity_exactly_once_after_
     async def all_arrived(node: NodeProcess) -> bool:
         return await node.query(lambda: Post.filter(uri__in=uris).count()) == 100
 
-    await wait_for(lambda: all_arrived(a), timeout=60)
-    await wait_for(lambda: all_arrived(c), timeout=60)
+    try:
+        await wait_for(lambda: all_arrived(a), timeout=120)
+        await wait_for(lambda: all_arrived(c), timeout=120)
+    except AssertionError as exc:
+        states = await b.query(
+            lambda: Delivery.filter(activity_id__in=activity_ids).values_list(
+                "state", "peer_domain"
+            )
+        )
+        inbox = await a.query(
+            lambda: InboxItem.filter(activity_id__in=activity_ids).values_list("state", flat=True)
+        )
+        raise AssertionError(
+            f"{exc}; sender deliveries {sorted(set(map(tuple, states)))}: "
+            f"{len(states)}; receiver a items {sorted(set(inbox))}: {len(inbox)}"
+        ) from None
     drained_after = time.monotonic() - started
     assert in_progress > 0, "the sender was killed after every delivery had already been made"
     # Each activity is stored once per receiving node (the inbox de-duplicates resends).

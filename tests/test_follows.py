@@ -71,9 +71,7 @@ async def test_following_twice_changes_nothing(db: Database, site: Site) -> None
     assert len(await notifications_of(bob)) == 1
 
 
-async def test_following_a_locked_account_makes_a_pending_request(
-    db: Database, site: Site
-) -> None:
+async def test_following_a_locked_account_makes_a_pending_request(db: Database, site: Site) -> None:
     alice = await person(site, "alice")
     bob = await person(site, "bob", locked=True)
 
@@ -151,9 +149,7 @@ async def test_accepting_an_accepted_follow_again_is_not_found_and_counts_once(
     assert await counts(bob) == (1, 0)
 
 
-async def test_removing_an_accepted_follower_updates_both_counts(
-    db: Database, site: Site
-) -> None:
+async def test_removing_an_accepted_follower_updates_both_counts(db: Database, site: Site) -> None:
     alice = await person(site, "alice")
     bob = await person(site, "bob")
     await follow(site, alice, bob)
@@ -199,9 +195,7 @@ async def test_unfollowing_removes_the_followees_posts_and_shares_from_home(
     assert await TimelineEntry.filter(owner_id=bob.id).count() == 2
 
 
-async def test_withdrawing_a_pending_request_leaves_counts_alone(
-    db: Database, site: Site
-) -> None:
+async def test_withdrawing_a_pending_request_leaves_counts_alone(db: Database, site: Site) -> None:
     alice = await person(site, "alice")
     bob = await person(site, "bob", locked=True)
     await follow(site, alice, bob)
@@ -213,9 +207,7 @@ async def test_withdrawing_a_pending_request_leaves_counts_alone(
     assert await counts(bob) == (0, 0)
 
 
-async def test_unfollowing_someone_not_followed_changes_nothing(
-    db: Database, site: Site
-) -> None:
+async def test_unfollowing_someone_not_followed_changes_nothing(db: Database, site: Site) -> None:
     alice = await person(site, "alice")
     bob = await person(site, "bob")
 

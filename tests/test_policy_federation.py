@@ -15,6 +15,8 @@ from functools import partial
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from federation.signatures import load_private_key_pem, sign_request
 from node.models import (
@@ -307,3 +309,115 @@ async def test_actor_document_shows_each_peer_the_profile_fields_it_may_see(node
     names_c = {item["name"] for item in as_c.get("attachment", [])}
     assert names_b == {"Title"}
     assert names_c == {"Title", "Phone"}
+
+
+# ---------------------------------------------------------------- 4. hold and review
+
+
+async def test_held_post_waits_for_review_and_crosses_only_when_approved(nodes: Nodes) -> None:
+    from node.models import Notification, ReviewItem
+    from node.services import reviews
+
+    a, b, c = nodes.a, nodes.b, nodes.c
+    rules = """
+[[content_rules]]
+id = "hold-merger-talk"
+matchers = [{ type = "keyword", words = ["merger"] }]
+action = "hold"
+scope = { directions = ["outbound"] }
+"""
+    await nodes.set_policy(nodes.default_policy(rules))
+    uri = await post_as(a, "alice", "The merger timeline is on the wiki")
+
+    async def held_items() -> list[ReviewItem]:
+        return await ReviewItem.filter(post__uri=uri, state="held").order_by("peer_domain")
+
+    items = await wait_for(lambda: a.query(held_items))
+    assert {item.peer_domain for item in items} == {b.domain, c.domain}
+    assert await b.post_by_uri(uri) is None and await c.post_by_uri(uri) is None
+    by_peer = {item.peer_domain: item for item in items}
+    await a.query(lambda: reviews.approve(by_peer[b.domain].id, reviewer="admin"))
+    await a.query(lambda: reviews.reject(by_peer[c.domain].id, reviewer="admin"))
+    await wait_for(lambda: b.post_by_uri(uri))
+    await wait_for(lambda: drained(a))
+    assert await c.post_by_uri(uri) is None
+
+    async def author_notices() -> int:
+        return await Notification.filter(
+            recipient__username="alice", recipient__domain="", post__uri=uri
+        ).count()
+
+    # Told when it was held, and again for each review decision.
+    assert await a.query(author_notices) >= 2
+
+
+# ---------------------------------------------------------------- 8. preview == reality
+
+LABEL_NAMES = ["public", "internal", "confidential", "restricted"]
+TEXTS = [
+    "Weekly update: all green",
+    "Card on file 4111 1111 1111 1111 for the refund",
+    "The orchid project is confidential",
+    "merger rumours are false",
+]
+RULES = {
+    "none": "",
+    "block-orchid": """
+[[content_rules]]
+id = "block-orchid"
+matchers = [{ type = "keyword", words = ["orchid"] }]
+action = "block"
+scope = { directions = ["outbound"] }
+""",
+    "hold-merger": """
+[[content_rules]]
+id = "hold-merger"
+matchers = [{ type = "keyword", words = ["merger"] }]
+action = "hold"
+scope = { directions = ["outbound"] }
+""",
+    "raise-cards": """
+[[content_rules]]
+id = "cards-are-confidential"
+matchers = [{ type = "card_number" }]
+action = "label"
+raise_to = "confidential"
+scope = { directions = ["outbound"] }
+""",
+}
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(
+    clearance_b=st.sampled_from(LABEL_NAMES),
+    clearance_c=st.sampled_from(LABEL_NAMES),
+    label=st.sampled_from(LABEL_NAMES),
+    text=st.sampled_from(TEXTS),
+    rule=st.sampled_from(sorted(RULES)),
+)
+async def test_nodes_that_store_a_post_are_exactly_those_the_preview_predicted(
+    nodes: Nodes, clearance_b: str, clearance_c: str, label: str, text: str, rule: str
+) -> None:
+    from node.services.posts import Draft
+    from node.services.preview import preview_draft
+    from node.site import Site
+
+    a, b, c = nodes.a, nodes.b, nodes.c
+    await nodes.set_policy(policy({b.domain: clearance_b, c.domain: clearance_c}, RULES[rule]))
+    unique = f"{text} ({clearance_b}/{clearance_c}/{label}/{rule})"
+
+    async def predict() -> set[str]:
+        alice = await Account.get(username="alice", domain="")
+        site = Site(domain=a.domain, scheme="http")
+        draft = Draft(text=unique, visibility="public", label=label)
+        preview = await preview_draft(site, alice, draft)
+        return {peer.peer for peer in preview.peers if peer.decision.crosses}
+
+    predicted = await a.query(predict)
+    uri = await post_as(a, "alice", unique, label=label)
+    for node in (b, c):
+        if node.domain in predicted:
+            await wait_for(lambda node=node: node.post_by_uri(uri))  # type: ignore[misc]
+    await wait_for(lambda: drained(a))
+    stored = {node.domain for node in (b, c) if await node.post_by_uri(uri) is not None}
+    assert stored == predicted

@@ -33,7 +33,7 @@ async def notifications_of(account: Account) -> list[tuple[str, int, int | None]
 
 
 async def outbox_kinds() -> list[str]:
-    return list(await OutboxEvent.all().order_by("id").values_list("kind", flat=True))
+    return [event.kind for event in await OutboxEvent.all().order_by("id")]
 
 
 # ---------------------------------------------------------------- likes
@@ -216,9 +216,7 @@ async def test_followers_only_post_cannot_be_shared(db: Database, site: Site) ->
     assert await notifications_of(alice) == [("follow", bob.id, None)]
 
 
-async def test_direct_post_cannot_be_shared_even_by_its_recipient(
-    db: Database, site: Site
-) -> None:
+async def test_direct_post_cannot_be_shared_even_by_its_recipient(db: Database, site: Site) -> None:
     alice = await person(site, "alice")
     bob = await person(site, "bob")
     post = await create_post(site, alice, Draft(text="@bob between us", visibility="direct"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from quart.testing import QuartClient
+from quart import typing as quart_typing
 
 from node.app import create_app, runtime_of
 from node.config import KEYS_DIR, settings_from_mapping
@@ -17,7 +17,7 @@ from node.db import Database
 from node.keys import generate_key_pair
 from node.models import Account, Post, WebSession
 from node.runtime import node_key_paths
-from node.services.accounts import create_local_account
+from node.services.accounts import create_local_account, set_disabled
 from node.services.posts import Draft, create_post
 from node.services.sessions import open_session
 from tests.conftest import make_user
@@ -60,7 +60,9 @@ async def app(tmp_path: Path, db: Database, node_key: tuple[str, str]) -> AsyncI
         yield application
 
 
-async def signed_in_client(app: Quart, username: str = "alice") -> tuple[QuartClient, Account]:
+async def signed_in_client(
+    app: Quart, username: str = "alice"
+) -> tuple[quart_typing.TestClientProtocol, Account]:
     """A client holding a real session of a new account (the sign-in form has its own tests)."""
     account = await create_local_account(runtime_of(app).site, username, None)
     client = app.test_client()
@@ -68,7 +70,7 @@ async def signed_in_client(app: Quart, username: str = "alice") -> tuple[QuartCl
     return client, account
 
 
-async def csrf_of(client: QuartClient, path: str = "/home") -> str:
+async def csrf_of(client: quart_typing.TestClientProtocol, path: str = "/home") -> str:
     response = await client.get(path)
     assert response.status_code == 200
     match = CSRF_FIELD.search(await response.get_data(as_text=True))
@@ -121,19 +123,42 @@ async def test_wrong_password_is_401_without_a_cookie(app: Quart) -> None:
 
     assert response.status_code == 401
     assert set_cookie_headers(response) == []
-    assert "wrong username or password" in await response.get_data(as_text=True)
+    assert "wrong username or password" in (await response.get_data(as_text=True)).lower()
     assert await WebSession.all().count() == 0
 
 
-async def test_sign_in_ignores_an_off_site_next_target(app: Quart) -> None:
+async def test_sign_in_follows_a_local_next_target(app: Quart) -> None:
+    await make_user(runtime_of(app).site, "alice")
+
+    response = await app.test_client().post(
+        "/login?next=/tags/release", form={"username": "alice", "password": "password123"}
+    )
+
+    assert response.headers["Location"] == "/tags/release"
+
+
+OFF_SITE_TARGETS = [
+    "https://evil.example/",
+    "//evil.example/",
+    # Browsers read a backslash as a slash and drop tabs and newlines inside URLs.
+    "/\\evil.example/",
+    "/\t/evil.example/",
+    "/\n/evil.example/",
+]
+
+
+async def test_sign_in_ignores_off_site_next_targets(app: Quart) -> None:
     await make_user(runtime_of(app).site, "alice")
     client = app.test_client()
 
-    response = await client.post(
-        "/login?next=//evil.example/", form={"username": "alice", "password": "password123"}
-    )
+    for target in OFF_SITE_TARGETS:
+        response = await client.post(
+            "/login",
+            query_string={"next": target},
+            form={"username": "alice", "password": "password123"},
+        )
 
-    assert response.headers["Location"] == "/home"
+        assert response.headers["Location"] == "/home", target
 
 
 async def test_home_redirects_visitors_to_the_sign_in_page(app: Quart) -> None:
@@ -233,3 +258,13 @@ async def test_signing_out_ends_the_session(app: Quart) -> None:
     assert response.status_code == 302
     assert await WebSession.all().count() == 0
     assert (await client.get("/home")).status_code == 302
+
+
+async def test_a_disabled_accounts_session_no_longer_signs_it_in(app: Quart) -> None:
+    client, _ = await signed_in_client(app)
+
+    await set_disabled("alice")
+
+    response = await client.get("/home")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")

@@ -8,6 +8,7 @@ import re
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from node.config import Settings
 from node.errors import AuthenticationFailed, NotFound, ValidationError
 from node.keys import generate_key_pair
 from node.models import Account, KeyPair
@@ -46,8 +47,13 @@ async def create_local_account(
     email: str | None = None,
     admin: bool = False,
     locked: bool = False,
+    key_pair: tuple[str, str] | None = None,
 ) -> Account:
-    """Create a local account with its signing key. Raises ValidationError, changes nothing."""
+    """Create a local account with its signing key. Raises ValidationError, changes nothing.
+
+    ``key_pair`` (private PEM, public PEM) is a key generated beforehand; by default
+    a new one is generated here.
+    """
     _check_username(username)
     if password is not None:
         _check_password(password)
@@ -61,7 +67,7 @@ async def create_local_account(
         raise ValidationError(f"username {username!r} is already taken")
     if email and await Account.filter(email=email).exists():
         raise ValidationError(f"e-mail address {email!r} is already used by another account")
-    private_pem, public_pem = generate_key_pair()
+    private_pem, public_pem = key_pair or generate_key_pair()
     uri = site.actor_uri(username)
     try:
         async with in_transaction():
@@ -140,14 +146,39 @@ async def set_disabled(username: str, disabled: bool = True) -> Account:
     return account
 
 
-async def authenticate(login: str, password: str) -> Account:
-    """Check a username (or e-mail address) and password; disabled accounts fail."""
+async def authenticate(login: str, password: str, settings: Settings | None = None) -> Account:
+    """Check a username (or e-mail address) and password; disabled accounts fail.
+
+    ``settings.auth_source`` decides which passwords count: ``local`` (the default
+    without settings) the node's own, ``directory`` only the directory's (an LDAP
+    bind) and only for accounts the directory manages, ``both`` the directory's for
+    directory accounts and the node's for the others. A directory account never
+    signs in with a local password, and on a directory-only node no account does.
+    """
+    auth_source = settings.auth_source if settings is not None else "local"
     login = login.strip().lower()
     query = Account.filter(domain="", actor_type="Person")
     account = await (
         query.filter(email=login) if "@" in login else query.filter(username=login)
     ).first()
     if account is None:
+        verify_password(None, password)
+        raise AuthenticationFailed("wrong username or password")
+    # Imported here: node.directory builds on this module.
+    from node.directory.link import parse_link
+
+    link = parse_link(account.password_hash)
+    if link is not None and auth_source != "local":
+        assert settings is not None
+        from node.directory.signin import check_directory_password
+
+        if link.left or not await check_directory_password(settings, link.external_id, password):
+            raise AuthenticationFailed("wrong username or password")
+        if account.disabled:
+            raise AuthenticationFailed("this account is disabled")
+        return account
+    if link is not None or auth_source == "directory":
+        # No local password may be used: spend the same effort, then refuse.
         verify_password(None, password)
         raise AuthenticationFailed("wrong username or password")
     if not verify_password(account.password_hash, password):

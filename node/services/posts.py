@@ -15,8 +15,17 @@ from tortoise.transactions import in_transaction
 
 from node.errors import NotFound, PermissionDenied, ValidationError
 from node.ids import new_id
-from node.models import Account, Follow, Mention, Post, PostEdit, PostTag, TimelineEntry
-from node.services import notifications, outbox
+from node.models import (
+    Account,
+    Follow,
+    IdempotencyKey,
+    Mention,
+    Post,
+    PostEdit,
+    PostTag,
+    TimelineEntry,
+)
+from node.services import conversations, notifications, outbox
 from node.services.content import Handle, find_hashtags, find_mentions, render_text
 from node.services.visibility import VISIBILITIES, is_visible
 from node.site import Site
@@ -134,8 +143,19 @@ def publish_created(site: Site, post: Post, owners: Sequence[int], tags: Sequenc
     site.events.publish("update", {"post_id": post.id}, keys)
 
 
-async def create_post(site: Site, author: Account, draft: Draft) -> Post:
-    """Publish a post by a local author. Raises ValidationError/NotFound and changes nothing."""
+async def create_post(
+    site: Site, author: Account, draft: Draft, *, idempotency_key: str | None = None
+) -> Post:
+    """Publish a post by a local author. Raises ValidationError/NotFound and changes nothing.
+
+    With an ``idempotency_key`` already used by the author within the last hour,
+    the post created then is returned and nothing new is created; two concurrent
+    first uses of a key let one commit and the other raise IntegrityError.
+    """
+    if idempotency_key is not None:
+        earlier = await idempotent_post(author, idempotency_key)
+        if earlier is not None:
+            return earlier
     _validate(site, author, draft)
     parent: Post | None = None
     if draft.in_reply_to_id is not None:
@@ -181,15 +201,34 @@ async def create_post(site: Site, author: Account, draft: Draft) -> Post:
         if parent is not None:
             await Post.filter(id=parent.id).update(replies_count=F("replies_count") + 1)
         owners = await fan_out(post, author)
-        for account in mentioned.values():
+        created = [
             await notifications.notify(account, "mention", author, post)
+            for account in mentioned.values()
+        ]
+        members: list[int] = []
+        if post.visibility == "direct":
+            members = await conversations.record(post, author, list(mentioned.values()))
+        if idempotency_key is not None:
+            await IdempotencyKey.create(account=author, key=idempotency_key, post=post)
         if post.visibility != "node":
             await outbox.record("post.created", post_id=post.id)
     publish_created(site, post, owners, tags)
-    for account in mentioned.values():
-        if account.is_local:
-            site.events.publish("notification", {"account_id": account.id}, [f"user:{account.id}"])
+    notifications.publish(site, created)
+    conversations.publish(site, post, members)
     return post
+
+
+IDEMPOTENCY_WINDOW = dt.timedelta(hours=1)
+
+
+async def idempotent_post(author: Account, key: str) -> Post | None:
+    """The post ``author`` created with ``key`` within the last hour (older uses are forgotten)."""
+    cutoff = now() - IDEMPOTENCY_WINDOW
+    await IdempotencyKey.filter(account_id=author.id, key=key, created_at__lt=cutoff).delete()
+    found = await IdempotencyKey.get_or_none(account_id=author.id, key=key).prefetch_related(
+        "post__author"
+    )
+    return found.post if found is not None else None
 
 
 async def _own_post(author: Account, post_id: int) -> Post:
@@ -210,8 +249,12 @@ async def edit_post(
     summary: str | None = None,
     sensitive: bool | None = None,
     label: str | None = None,
+    language: str | None = None,
 ) -> Post:
-    """Change a post's text (and optionally content warning, sensitivity, label); keeps history."""
+    """Change a post's text (and optionally content warning, sensitivity, label, language).
+
+    Visibility and audience never change; the previous version goes to the history.
+    """
     post = await _own_post(author, post_id)
     draft = Draft(
         text=text,
@@ -242,6 +285,8 @@ async def edit_post(
         post.summary = draft.summary
         post.sensitive = bool(sensitive) if sensitive is not None else bool(draft.summary)
         post.label = draft.label or post.label
+        if language is not None:
+            post.language = language or None
         post.edited_at = now()
         await post.save()
         existing = set(await Mention.filter(post_id=post.id).values_list("account_id", flat=True))
@@ -252,7 +297,9 @@ async def edit_post(
         await PostTag.bulk_create([PostTag(post_id=post.id, name=t) for t in find_hashtags(text)])
         if post.visibility != "node":
             await outbox.record("post.updated", post_id=post.id)
-    site.events.publish("status.update", {"post_id": post.id}, _audience_keys(post))
+    owners = await TimelineEntry.filter(post_id=post.id).values_list("owner_id", flat=True)
+    keys = [f"user:{o}" for o in owners] + _audience_keys(post)
+    site.events.publish("status.update", {"post_id": post.id}, keys)
     return post
 
 

@@ -8,6 +8,7 @@ from tortoise.transactions import in_transaction
 from node.errors import ValidationError
 from node.models import Account, Follow, Like, Post, Share, TimelineEntry
 from node.services import notifications, outbox
+from node.services.pagination import Page, PageRequest, make_page, paginate
 from node.services.posts import get_visible_post
 from node.services.visibility import SHAREABLE_VISIBILITIES
 from node.site import Site
@@ -24,9 +25,10 @@ async def like(site: Site, account: Account, post_id: int) -> Post:
             reaction.uri = f"{site.base_url}/likes/{reaction.id}"
             await reaction.save(update_fields=["uri"])
         await Post.filter(id=post.id).update(likes_count=F("likes_count") + 1)
-        await notifications.notify(post.author, "favourite", account, post)
+        created = await notifications.notify(post.author, "favourite", account, post)
         if account.is_local and post.visibility != "node":
             await outbox.record("like.created", like_id=reaction.id)
+    notifications.publish(site, [created])
     post.likes_count += 1
     return post
 
@@ -75,9 +77,10 @@ async def share(site: Site, account: Account, post_id: int) -> Share:
             ],
             ignore_conflicts=True,
         )
-        await notifications.notify(post.author, "reblog", account, post)
+        created = await notifications.notify(post.author, "reblog", account, post)
         if account.is_local and post.visibility != "node":
             await outbox.record("share.created", share_id=shared.id)
+    notifications.publish(site, [created])
     site.events.publish(
         "update", {"post_id": post.id, "share_id": shared.id}, [f"user:{o}" for o in owners]
     )
@@ -89,6 +92,7 @@ async def unshare(site: Site, account: Account, post_id: int) -> None:
     shared = await Share.get_or_none(account_id=account.id, post_id=post.id)
     if shared is None:
         return
+    owners = await TimelineEntry.filter(share_id=shared.id).values_list("owner_id", flat=True)
     async with in_transaction():
         if account.is_local and post.visibility != "node":
             await outbox.record(
@@ -96,6 +100,10 @@ async def unshare(site: Site, account: Account, post_id: int) -> None:
             )
         await shared.delete()
         await Post.filter(id=post.id, shares_count__gt=0).update(shares_count=F("shares_count") - 1)
+    # The share was a status of its own on timelines: it disappears from them.
+    site.events.publish(
+        "delete", {"post_id": post.id, "share_id": shared.id}, [f"user:{o}" for o in owners]
+    )
 
 
 async def liked_by(viewer: Account | None, post_id: int) -> list[Account]:
@@ -108,3 +116,12 @@ async def shared_by(viewer: Account | None, post_id: int) -> list[Account]:
     post = await get_visible_post(viewer, post_id)
     shares = await Share.filter(post_id=post.id).prefetch_related("account").order_by("id")
     return [item.account for item in shares]
+
+
+async def liked_posts(account: Account, page: PageRequest) -> Page[Post]:
+    """Posts ``account`` liked that still exist, most recent like first (paged by like id)."""
+    query = Like.filter(account_id=account.id, post__deleted_at=None).prefetch_related(
+        "post__author"
+    )
+    rows, _ = await paginate(query, "id", page)
+    return make_page([row.post for row in rows], [row.id for row in rows])

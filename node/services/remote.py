@@ -26,7 +26,7 @@ from node.models import (
     Share,
     TimelineEntry,
 )
-from node.services import notifications, outbox
+from node.services import conversations, notifications, outbox
 from node.services.follows import adjust_follow_counts, backfill_timeline, remove_follow
 from node.services.posts import fan_out, mark_deleted, publish_created
 from node.site import Site
@@ -86,12 +86,16 @@ async def store_remote_post(site: Site, author: Account, note: RemoteNote) -> Po
         if parent is not None:
             await Post.filter(id=parent.id).update(replies_count=F("replies_count") + 1)
         owners = await fan_out(post, author)
-        for account in mentioned.values():
+        created = [
             await notifications.notify(account, "mention", author, post)
+            for account in mentioned.values()
+        ]
+        members: list[int] = []
+        if post.visibility == "direct":
+            members = await conversations.record(post, author, list(mentioned.values()))
     publish_created(site, post, owners, note.tags)
-    for account in mentioned.values():
-        if account.is_local:
-            site.events.publish("notification", {"account_id": account.id}, [f"user:{account.id}"])
+    notifications.publish(site, created)
+    conversations.publish(site, post, members)
     return post
 
 
@@ -115,7 +119,9 @@ async def update_remote_post(site: Site, post: Post, note: RemoteNote) -> Post:
         await post.save()
         await PostTag.filter(post_id=post.id).delete()
         await PostTag.bulk_create([PostTag(post_id=post.id, name=t[:100]) for t in note.tags])
-    site.events.publish("status.update", {"post_id": post.id}, [f"post:{post.id}", "public"])
+    owners = await TimelineEntry.filter(post_id=post.id).values_list("owner_id", flat=True)
+    keys = [f"user:{o}" for o in owners] + [f"post:{post.id}", "public"]
+    site.events.publish("status.update", {"post_id": post.id}, keys)
     return post
 
 
@@ -181,7 +187,8 @@ async def receive_like(site: Site, account: Account, post: Post, uri: str) -> No
         await Like.create(account=account, post=post, uri=uri)
         await Post.filter(id=post.id).update(likes_count=F("likes_count") + 1)
         author = await Account.get(id=post.author_id)  # type: ignore[attr-defined]
-        await notifications.notify(author, "favourite", account, post)
+        created = await notifications.notify(author, "favourite", account, post)
+    notifications.publish(site, [created])
 
 
 async def remove_like(site: Site, like: Like) -> None:
@@ -212,7 +219,8 @@ async def receive_share(site: Site, account: Account, post: Post, uri: str) -> S
             ignore_conflicts=True,
         )
         author = await Account.get(id=post.author_id)  # type: ignore[attr-defined]
-        await notifications.notify(author, "reblog", account, post)
+        created = await notifications.notify(author, "reblog", account, post)
+    notifications.publish(site, [created])
     site.events.publish(
         "update", {"post_id": post.id, "share_id": shared.id}, [f"user:{o}" for o in owners]
     )

@@ -10,6 +10,8 @@ import secrets
 from node.models import Account, WebSession
 
 SESSION_LIFETIME = dt.timedelta(days=14)
+# The cookie that holds a session token (the web UI sets it; the OAuth consent page reads it).
+SESSION_COOKIE = "fedwall_session"
 
 
 def _digest(token: str) -> str:

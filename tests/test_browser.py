@@ -1,0 +1,402 @@
+"""The web pages in a real browser: Debian's headless Chromium, driven by Playwright.
+
+Two real nodes (``fedwall serve`` processes on loopback ports, SQLite each) and
+one browser for the whole module; every test opens its own browser contexts,
+so cookies never leak between people. Screenshots of every main page go to
+``test-artifacts/browser/`` (not committed); with ``FEDWALL_DOCS_SCREENSHOTS=1``
+a few also go to ``docs/screenshots/`` for the README's tour.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from node.models import Follow
+from tests.conftest import IN_CI
+from tests.multinode import PASSWORD, NodeProcess, wait_for
+
+pytestmark = pytest.mark.multinode
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+FRENCH_CATALOG = ROOT / "webui" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1100, "height": 900}
+LIVE_TIMEOUT_MS = 20_000
+
+
+@dataclass
+class Nodes:
+    a: NodeProcess
+    b: NodeProcess
+
+
+@pytest.fixture(scope="module")
+async def nodes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Nodes]:
+    root = tmp_path_factory.mktemp("browser")
+    a, b = NodeProcess("a", root, None), NodeProcess("b", root, None)
+    try:
+        await a.create(
+            {
+                "alice": {"display_name": "Alice Martin"},
+                "dave": {"display_name": "Dave Moreau"},
+                "fanny": {"display_name": "Fanny Roux"},
+            }
+        )
+        await b.create({"bob": {"display_name": "Bob Durand"}})
+        await a.allow_peers([b.domain])
+        await b.allow_peers([a.domain])
+        await a.start()
+        await b.start()
+        yield Nodes(a, b)
+    finally:
+        await a.close()
+        await b.close()
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + " — CI requires it")
+        pytest.skip(message)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def contexts(chromium: Browser) -> AsyncIterator[list[BrowserContext]]:
+    """Browser contexts a test opens (closed after it, so live streams end before the nodes)."""
+    opened: list[BrowserContext] = []
+    try:
+        yield opened
+    finally:
+        for context in opened:
+            await context.close()
+
+
+async def open_page(
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    locale: str = "en-GB",
+    viewport: dict[str, int] | None = None,
+) -> Page:
+    context = await chromium.new_context(locale=locale, viewport=viewport or DESKTOP)  # type: ignore[arg-type]
+    context.set_default_timeout(LIVE_TIMEOUT_MS)
+    contexts.append(context)
+    return await context.new_page()
+
+
+async def sign_in(page: Page, node: NodeProcess, username: str) -> None:
+    await page.goto(f"{node.url}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.locator("form.panel button[type=submit]").click()
+    await page.wait_for_url(f"{node.url}/home")
+
+
+async def live_ready(page: Page) -> None:
+    """Wait until the page's event stream is subscribed: nothing published later is missed."""
+    await page.wait_for_selector("body[data-live-state=ready]", state="attached")
+
+
+async def screenshot(page: Page, name: str, *, docs: bool = False) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if docs and os.environ.get("FEDWALL_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
+
+
+async def post_from_composer(
+    page: Page, text: str, *, label: str | None = None, summary: str = "", visibility: str = ""
+) -> None:
+    await page.fill("#text", text)
+    if summary:
+        await page.fill("#summary", summary)
+    if visibility:
+        await page.select_option("#visibility", visibility)
+    if label:
+        await page.select_option("#label", label)
+    await page.locator("#compose button[type=submit]").click()
+    await page.wait_for_load_state()
+
+
+async def accepted(node: NodeProcess, follower: str, followee_uri: str) -> bool:
+    async def check() -> bool:
+        return await Follow.filter(
+            follower__username=follower, follower__domain="", followee__uri=followee_uri,
+            state="accepted",
+        ).exists()  # fmt: skip
+
+    return await node.query(check)
+
+
+# ---------------------------------------------------------------- 1. posting with a label
+
+
+async def test_employee_signs_in_and_posts_with_a_label_and_content_warning(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    page = await open_page(chromium, contexts)
+    await page.goto(f"{nodes.a.url}/login")
+    await screenshot(page, "01-sign-in")
+
+    await sign_in(page, nodes.a, "alice")
+    await post_from_composer(
+        page, "Draft budget for the #launch is ready", label="confidential", summary="Budget"
+    )
+
+    card = page.locator("article.post", has_text="Budget").first
+    await expect(card.locator(".label")).to_have_text("confidential")
+    await expect(card.locator("summary")).to_have_text("Budget")
+    await card.locator("summary").click()
+    await expect(card.locator(".content")).to_contain_text("Draft budget for the #launch")
+    # The composer keeps a region for the audience preview; it says plainly it is not there yet.
+    await expect(page.locator("#audience-preview")).to_have_attribute("data-state", "unavailable")
+    await screenshot(page, "02-home-after-posting", docs=True)
+
+    await card.locator("a.when").click()
+    await page.locator("#edit summary").click()
+    await page.fill("#edit-text", "Final budget for the #launch is ready")
+    await page.locator("#edit button[type=submit]").click()
+    focus = page.locator(".focus article.post")
+    await focus.locator("summary").click()
+    await expect(focus.locator(".content")).to_contain_text("Final budget for the #launch")
+    await expect(focus.locator(".when")).to_contain_text("edited")
+    await screenshot(page, "02-thread-after-editing")
+
+
+@pytest.mark.skip(reason="the boundary policy's audience preview service does not exist yet")
+async def test_audience_preview_changes_with_the_label_and_text() -> None:
+    """Issue scenario 1, second half: a card number shows the redaction notice."""
+
+
+# ---------------------------------------------------------------- 2. follow by handle, live
+
+
+async def test_colleague_on_another_node_is_followed_by_handle_and_posts_appear_live(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    alice = await open_page(chromium, contexts)
+    await sign_in(alice, nodes.a, "dave")
+    await alice.fill("#handle", nodes.b.handle("bob"))
+    await alice.locator("form.follow-form button[type=submit]").click()
+    await alice.wait_for_url(re.compile(r"/@bob@"))
+    await expect(alice.locator("h1")).to_have_text("Bob Durand")
+    await wait_for(lambda: accepted(nodes.a, "dave", nodes.b.actor("bob")))
+    await alice.reload()
+    await expect(alice.locator(".relation")).to_have_text("You follow this colleague")
+    await screenshot(alice, "03-remote-profile", docs=True)
+
+    await alice.goto(f"{nodes.a.url}/home")
+    await live_ready(alice)
+    await alice.evaluate("window.notReloaded = true")
+
+    bob = await open_page(chromium, contexts)
+    await sign_in(bob, nodes.b, "bob")
+    await post_from_composer(bob, "Sales kick-off moved to Friday #sales", visibility="public")
+
+    arrived = alice.locator("article.post", has_text="Sales kick-off moved to Friday")
+    await expect(arrived).to_be_visible()
+    assert await alice.evaluate("window.notReloaded === true"), "the page was reloaded"
+    await expect(alice.locator("#live-status")).to_have_text("New post in your timeline")
+    await screenshot(alice, "04-home-live-post", docs=True)
+
+    # Bob follows back: the new-follower notification lights the badge, still without reload.
+    await bob.fill("#handle", nodes.a.handle("dave"))
+    await bob.locator("form.follow-form button[type=submit]").click()
+    await expect(alice.locator("#unread-badge")).to_have_text("1")
+    await expect(alice.locator("#unread-badge")).to_be_visible()
+
+    # Bob deletes his post: it leaves Dave's open timeline.
+    await bob.goto(f"{nodes.b.url}/home")
+    mine = bob.locator("article.post", has_text="Sales kick-off moved to Friday")
+    await mine.locator("button.danger").click()
+    await expect(arrived).to_have_count(0)
+    assert await alice.evaluate("window.notReloaded === true"), "the page was reloaded"
+
+    await alice.goto(f"{nodes.a.url}/notifications")
+    await expect(alice.locator("ul.notifications")).to_contain_text("followed you")
+    await expect(alice.locator("#unread-badge")).to_be_hidden()
+    await screenshot(alice, "05-notifications")
+
+
+# ---------------------------------------------------------------- 3 and 4: not built yet
+
+
+@pytest.mark.skip(reason="chat pages wait for the conversations issue")
+async def test_two_browsers_on_two_nodes_exchange_chat_messages_live() -> None:
+    """Issue scenario 3."""
+
+
+@pytest.mark.skip(reason="admin pages wait for the policy, audit and peer services")
+async def test_admin_blocks_a_peer_and_a_non_admin_gets_no_admin_page() -> None:
+    """Issue scenario 4."""
+
+
+# ---------------------------------------------------------------- 5. French
+
+
+def english_strings() -> list[re.Pattern[str]]:
+    """Patterns for the English interface strings whose French differs."""
+    with FRENCH_CATALOG.open("rb") as handle:
+        catalog = read_po(handle, locale="fr")
+    patterns = []
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for english in map(str, ids):
+            if english in strings:
+                continue
+            # The longest literal part around placeholders such as %(num)d.
+            part = max(re.split(r"%\(\w+\)[sd]", english), key=len).strip()
+            if len(part) >= 3:
+                patterns.append(re.compile(r"(?<!\w)" + re.escape(part) + r"(?!\w)"))
+    return patterns
+
+
+# Elements holding what people wrote (posts, names, bios), which stays as written.
+USER_CONTENT = ".content, .post summary, .bio, .fields, .author, .shared, h1#profile-name"
+
+
+async def interface_text(page: Page) -> str:
+    return str(
+        await page.evaluate(
+            """(selector) => {
+                const copy = document.body.cloneNode(true);
+                copy.querySelectorAll(selector).forEach((node) => node.remove());
+                copy.querySelectorAll('[lang]:not([lang="fr"])').forEach((n) => n.remove());
+                const attributes = [...copy.querySelectorAll('[placeholder],[aria-label],[title]')]
+                    .map((n) => [n.getAttribute('placeholder'), n.getAttribute('aria-label'),
+                                 n.getAttribute('title')].filter(Boolean).join(' '));
+                return copy.innerText + '\\n' + attributes.join('\\n');
+            }""",
+            USER_CONTENT,
+        )
+    )
+
+
+async def test_french_interface_shows_french_text_on_every_page(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    page = await open_page(chromium, contexts, locale="fr-FR")
+    english = english_strings()
+    await page.goto(f"{nodes.a.url}/login")
+    visited = ["/login"]
+    await sign_in(page, nodes.a, "fanny")
+    await post_from_composer(page, "Réunion d'équipe jeudi #equipe", label="internal")
+    await page.locator("article.post").first.locator("a.when").click()
+    thread_path = page.url.removeprefix(nodes.a.url)
+    await page.fill("#site-search", "alice")
+    await page.locator("form.search button").click()
+    await expect(page.locator("ul.people")).to_contain_text("Alice Martin")
+    await screenshot(page, "fr-search")
+    paths = [
+        "/home",
+        "/local",
+        "/tags/equipe",
+        "/@alice",
+        f"/@{nodes.b.handle('bob')}",
+        thread_path,
+        "/notifications",
+        "/settings",
+        "/search?q=bob",
+        "/no-such-page",
+    ]
+    for path in paths:
+        await page.goto(nodes.a.url + path)
+        visited.append(path)
+        assert await page.locator("html").get_attribute("lang") == "fr", path
+        text = await interface_text(page)
+        leftovers = sorted({p.pattern for p in english if p.search(text)})
+        assert not leftovers, f"English on {path}: {leftovers}"
+        await screenshot(page, "fr-" + (re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")))
+    await page.goto(nodes.a.url + "/home")
+    await expect(page.locator("nav[aria-label='Navigation principale']")).to_contain_text("Accueil")
+    await expect(page.locator("#compose label[for=text]")).to_have_text(
+        "Sur quoi travaillez-vous ?"
+    )
+    await screenshot(page, "fr-home", docs=True)
+    assert len(visited) == 11
+
+
+async def test_the_language_link_switches_the_interface_and_is_remembered(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    page = await open_page(chromium, contexts, locale="en-GB")
+    await page.goto(f"{nodes.a.url}/local")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    await page.locator("footer a[lang=fr]").click()
+
+    await expect(page.locator("html")).to_have_attribute("lang", "fr")
+    assert page.url == f"{nodes.a.url}/local"
+    await page.goto(f"{nodes.a.url}/login")
+    await expect(page.locator("h1")).to_contain_text("Se connecter à")
+
+
+# ---------------------------------------------------------------- quality
+
+
+async def test_pages_fit_a_phone_and_every_control_has_a_label(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    page = await open_page(chromium, contexts, viewport=PHONE)
+    await sign_in(page, nodes.a, "alice")
+    for path in ("/home", "/notifications", "/settings", "/@alice", "/search?q=a"):
+        await page.goto(nodes.a.url + path)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
+        unlabelled = await page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea, button')]
+                .filter((el) => el.type !== 'hidden' && !el.hidden)
+                .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                                && !(el.tagName === 'BUTTON' && el.innerText.trim()))
+                .map((el) => el.outerHTML.slice(0, 80))"""
+        )
+        assert unlabelled == [], f"{path}: controls without a label: {unlabelled}"
+    await page.goto(nodes.a.url + "/home")
+    await screenshot(page, "phone-home", docs=True)
+
+
+async def test_keyboard_users_skip_to_the_content_and_reach_the_composer(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    page = await open_page(chromium, contexts)
+    await sign_in(page, nodes.a, "alice")
+
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.className") == "skip"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
+    await page.keyboard.press("Tab")
+
+    assert await page.evaluate("document.activeElement.id") == "text"

@@ -1,0 +1,153 @@
+"""Languages of the pages: English and French through standard gettext catalogs.
+
+The language is the person's choice (the ``fedwall_lang`` cookie, set from the
+language links at the foot of every page), else the best match of the
+browser's ``Accept-Language``, else English. Catalogs live in
+``webui/translations/<lang>/LC_MESSAGES/messages.{po,mo}``; the compiled ``.mo``
+is committed so an installed package needs no build step, and a test fails
+when it falls behind its ``.po`` (``python -m webui.catalogs`` rebuilds both).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext as gettext_module
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from quart import Quart, g, has_request_context, request
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+DOMAIN = "messages"
+DEFAULT_LANGUAGE = "en"
+# Language code -> its own name, as the language links show it.
+LANGUAGES = {"en": "English", "fr": "Français"}
+LANGUAGE_COOKIE = "fedwall_lang"
+
+
+@cache
+def translations_for(language: str) -> gettext_module.NullTranslations:
+    """The catalog of ``language`` (English needs none: the source strings are English)."""
+    if language == DEFAULT_LANGUAGE:
+        return gettext_module.NullTranslations()
+    return gettext_module.translation(DOMAIN, TRANSLATIONS_DIR, languages=[language])
+
+
+def negotiate(cookie: str | None, accept_language: Any) -> str:
+    """The cookie's language when it names one we have, else the browser's best match."""
+    if cookie in LANGUAGES:
+        return cookie
+    best: str | None = accept_language.best_match(list(LANGUAGES))
+    return best or DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    """The language of the page being rendered (English outside a request)."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    language: str | None = g.get("language")
+    if language is None:
+        language = negotiate(request.cookies.get(LANGUAGE_COOKIE), request.accept_languages)
+        g.language = language
+    return language
+
+
+def gettext(message: str, **variables: Any) -> str:
+    """``message`` in the page's language, with ``%(name)s`` placeholders filled."""
+    text = translations_for(current_language()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+    """The singular or plural form for ``n``; ``%(num)d`` is ``n``."""
+    text = translations_for(current_language()).ngettext(singular, plural, n)
+    return text % {"num": n, **variables}
+
+
+def _raw_gettext(message: str) -> str:
+    return translations_for(current_language()).gettext(message)
+
+
+def _raw_ngettext(singular: str, plural: str, n: int) -> str:
+    return translations_for(current_language()).ngettext(singular, plural, n)
+
+
+def lazy(message: str) -> str:
+    """Marks ``message`` for extraction; translate it later with :func:`gettext`."""
+    return message
+
+
+# Names of the node's default classification labels and of visibilities. Labels a
+# node defines itself are shown as they are named in its configuration.
+LABEL_NAMES = {
+    "public": lazy("public"),
+    "internal": lazy("internal"),
+    "confidential": lazy("confidential"),
+    "restricted": lazy("restricted"),
+}
+VISIBILITY_NAMES = {
+    "public": lazy("Public"),
+    "node": lazy("This node only"),
+    "followers": lazy("Followers"),
+    "direct": lazy("Mentioned people only"),
+}
+# Reasons the services give that the pages show; others are shown as the service wrote them.
+SERVICE_MESSAGES = (
+    lazy("wrong username or password"),
+    lazy("this account is disabled"),
+    lazy("the current password is wrong"),
+    lazy("a post needs text or an attachment"),
+    lazy("you cannot follow yourself"),
+    lazy("post not found"),
+    lazy("account not found"),
+    lazy("only the author may edit this post"),
+    lazy("only the author or an admin may delete this post"),
+    lazy("at most 8 profile fields"),
+    lazy("password too short: at least 8 characters"),
+    lazy("display name too long: at most 100 characters"),
+    lazy("bio too long: at most 2000 characters"),
+    lazy("no pending follow request from this account"),
+)
+
+
+def label_name(label: str) -> str:
+    known = LABEL_NAMES.get(label)
+    return gettext(known) if known else label
+
+
+def visibility_name(visibility: str) -> str:
+    known = VISIBILITY_NAMES.get(visibility)
+    return gettext(known) if known else visibility
+
+
+def service_message(message: str) -> str:
+    """A service's reason in the page's language when the catalog knows it."""
+    return gettext(message) if message in SERVICE_MESSAGES else message
+
+
+def ago(moment: dt.datetime, now: dt.datetime | None = None) -> str:
+    """How long ago ``moment`` was, short: "5 min", "3 h", "2 d"."""
+    seconds = int(((now or dt.datetime.now(dt.UTC)) - moment).total_seconds())
+    if seconds >= 86400:
+        return gettext("%(n)d d", n=seconds // 86400)
+    if seconds >= 3600:
+        return gettext("%(n)d h", n=seconds // 3600)
+    if seconds >= 60:
+        return gettext("%(n)d min", n=seconds // 60)
+    return gettext("now")
+
+
+def install(app: Quart) -> None:
+    """Give the app's templates ``_``/``gettext``/``ngettext`` and the language filters."""
+    env = app.jinja_env
+    env.add_extension("jinja2.ext.i18n")
+    # Jinja's "new style" fills the placeholders itself (and escapes the values).
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_raw_gettext, ngettext=_raw_ngettext, newstyle=True
+    )
+    env.filters["label_name"] = label_name
+    env.filters["visibility_name"] = visibility_name
+    env.filters["ago"] = ago
+    env.globals["current_language"] = current_language
+    env.globals["languages"] = LANGUAGES

@@ -528,3 +528,17 @@ async def test_rejected_post_records_no_outbox_event(db: Database, site: Site) -
         await create_post(site, alice, Draft(text="x" * 501))
 
     assert await _outbox() == []
+
+
+async def test_lowering_a_posts_label_by_an_edit_is_audited(db: Database, site: Site) -> None:
+    from node.models import AuditEntry
+    from node.services.audit import verify_chain
+
+    alice = await person(site, "alice")
+    post = await create_post(site, alice, Draft(text="Budget", label="confidential"))
+    await edit_post(site, alice, post.id, "Budget", label="restricted")
+    assert not await AuditEntry.filter(kind="label.downgraded").exists()
+    await edit_post(site, alice, post.id, "Budget (final)", label="internal")
+    entry = await AuditEntry.get(kind="label.downgraded")
+    assert entry.object_id == post.uri and entry.details == {"from": "restricted", "to": "internal"}
+    assert (await verify_chain()).ok

@@ -25,7 +25,7 @@ from node.models import (
     PostTag,
     TimelineEntry,
 )
-from node.services import conversations, notifications, outbox
+from node.services import audit, conversations, notifications, outbox
 from node.services.content import Handle, find_hashtags, find_mentions, render_text
 from node.services.visibility import VISIBILITIES, is_visible
 from node.site import Site
@@ -284,7 +284,10 @@ async def edit_post(
         post.content_html = render_text(text, mention_url, lambda t: f"{site.base_url}/tags/{t}")
         post.summary = draft.summary
         post.sensitive = bool(sensitive) if sensitive is not None else bool(draft.summary)
+        previous_label = post.label
         post.label = draft.label or post.label
+        if post.label != previous_label:
+            await _audit_label_change(site, post, author, previous_label)
         if language is not None:
             post.language = language or None
         post.edited_at = now()
@@ -301,6 +304,19 @@ async def edit_post(
     keys = [f"user:{o}" for o in owners] + _audience_keys(post)
     site.events.publish("status.update", {"post_id": post.id}, keys)
     return post
+
+
+async def _audit_label_change(site: Site, post: Post, author: Account, previous: str) -> None:
+    """A label lowered by an edit is recorded in the audit log (raising needs no trace)."""
+    scale = (await site.policy.current()).labels
+    if scale.rank(post.label) < scale.rank(previous):
+        await audit.append(
+            "label.downgraded",
+            object_id=post.uri,
+            actor=author.uri,
+            label=post.label,
+            details={"from": previous, "to": post.label},
+        )
 
 
 def _audience_keys(post: Post) -> list[str]:

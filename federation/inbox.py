@@ -1,7 +1,8 @@
 """Receiving activities: the inbox fast path and the background processor.
 
 Fast path (in the request): size cap → JSON parse → signature and digest
-verified → key owner is the activity's actor → one durable insert → ``202``.
+verified → key owner is the activity's actor → durable insert (grouped with
+concurrent requests by :class:`InboxWriter`) → ``202``.
 Everything else (normalising, policy, applying) happens in
 :class:`InboxProcessor`, which moves each :class:`~node.models.InboxItem`
 through ``awaiting_key → pending → processed | unhandled | failed | rejected``.
@@ -75,6 +76,66 @@ def request_view(base_url: str, body: bytes = b"") -> HttpRequestView:
     return HttpRequestView(request.method, url, headers, body)
 
 
+class InboxWriter:
+    """Stores received items in groups: one transaction for the requests waiting at that moment.
+
+    :meth:`insert` returns only once the transaction holding the row has
+    committed, so a ``202`` still means "durably stored"; under load many
+    requests share one commit instead of paying for one each. No request waits
+    for a timer: a group is whatever arrived while the previous one was written.
+    """
+
+    def __init__(self, wake: asyncio.Event, max_group: int = 256) -> None:
+        self._wake = wake
+        self._max_group = max_group
+        self._waiting: list[tuple[InboxItem, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def insert(self, item: InboxItem) -> None:
+        """Store ``item`` (ignored if its activity id is already stored); raises on failure."""
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, stored))
+        if self._flusher is None or self._flusher.done():
+            # Created from a request, the task sees that request's database context.
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(stored)
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            group = self._waiting[: self._max_group]
+            del self._waiting[: self._max_group]
+            try:
+                await InboxItem.bulk_create([item for item, _ in group], ignore_conflicts=True)
+            except Exception:
+                # One bad row must not fail its neighbours: store them one at a time.
+                await self._one_by_one(group)
+            except BaseException:
+                # Cancelled (shutdown): nobody may wait for ever, nor hear 202.
+                for _, stored in group + self._waiting:
+                    if not stored.done():
+                        stored.set_exception(ConnectionAbortedError("the node is stopping"))
+                raise
+            else:
+                for _, stored in group:
+                    if not stored.done():
+                        stored.set_result(None)
+            self._wake.set()
+
+    @staticmethod
+    async def _one_by_one(group: list[tuple[InboxItem, asyncio.Future[None]]]) -> None:
+        for item, stored in group:
+            try:
+                await item.save(force_create=True)
+            except IntegrityError:
+                log.debug("inbox: duplicate delivery of %s", item.activity_id)
+            except Exception as exc:  # handed to the waiting request
+                if not stored.done():
+                    stored.set_exception(exc)
+                continue
+            if not stored.done():
+                stored.set_result(None)
+
+
 def build_blueprint(
     base_url: str,
     domain: str,
@@ -84,6 +145,7 @@ def build_blueprint(
     policy: PolicyStore,
 ) -> Blueprint:
     bp = Blueprint("federation_inbox", __name__)
+    writer = InboxWriter(wake)
 
     async def receive(username: str | None = None) -> Response:
         body = await _read_capped(max_bytes)
@@ -124,8 +186,9 @@ def build_blueprint(
                 return _problem(401, "the signing key does not belong to the activity's actor")
         if origin_of(activity_id) != origin_of(actor_id):
             return _problem(400, "the activity id is not on its actor's origin")
-        try:
-            await InboxItem.create(
+        # A duplicate delivery (same activity id) is stored once and answered 202 all the same.
+        await writer.insert(
+            InboxItem(
                 activity_id=activity_id,
                 actor_uri=actor_id,
                 key_id=None if awaiting_key else key.key_id,
@@ -137,10 +200,7 @@ def build_blueprint(
                 state="awaiting_key" if awaiting_key else "pending",
                 next_attempt_at=dt.datetime.now(dt.UTC) if awaiting_key else None,
             )
-        except IntegrityError:
-            log.debug("inbox: duplicate delivery of %s", activity_id)
-            return Response(status=202)
-        wake.set()
+        )
         return Response(status=202)
 
     async def _refuse_peer(

@@ -349,6 +349,9 @@ async def test_killed_sender_delivers_every_pending_activity_exactly_once_after_
     await follow(c, "carol", b.handle("bob"))
     await wait_for(lambda: accepted_follow(b, a.actor("alice"), b.actor("bob")))
     await wait_for(lambda: accepted_follow(b, c.actor("carol"), b.actor("bob")))
+    # The Accepts have arrived too (else they would race the batch after the restart).
+    await wait_for(lambda: accepted_follow(a, a.actor("alice"), b.actor("bob")))
+    await wait_for(lambda: accepted_follow(c, c.actor("carol"), b.actor("bob")))
     await b.stop()
     site = Site(domain=b.domain, scheme="http")
 

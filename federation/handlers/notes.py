@@ -29,6 +29,7 @@ POST_TYPES = {"Note", "Article", "Page", "Question"}
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
 CLASSIFICATION = "classification"
 MAX_REPLY_DEPTH = 3
+MAX_PARTICIPANTS = 20
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -59,12 +60,17 @@ async def note_from_object(
     addressed = audience(obj) | set(mentions(obj))
     local_mentioned = await Account.filter(uri__in=list(addressed), domain="", disabled=False)
     remote_mentioned = await Account.filter(uri__in=list(set(mentions(obj)))).exclude(domain="")
+    visibility = visibility_of(obj, author)
+    if visibility == "direct" and local_mentioned:
+        remote_mentioned.extend(
+            await _other_participants(context, obj, author, [*local_mentioned, *remote_mentioned])
+        )
     label = obj.get(CLASSIFICATION)
     summary = obj.get("summary")
     return remote.RemoteNote(
         uri=obj["id"],
         url=id_of(as_list(obj.get("url"))[0]) if obj.get("url") else None,
-        visibility=visibility_of(obj, author),
+        visibility=visibility,
         label=label
         if isinstance(label, str) and label in context.site.labels
         else context.site.default_label,
@@ -89,6 +95,25 @@ async def note_from_object(
     )
 
 
+async def _other_participants(
+    context: HandlerContext, obj: dict[str, Any], author: Account, known: list[Account]
+) -> list[Account]:
+    """Participants of a direct message on third nodes that this node has not met yet.
+
+    A local member's reply must address everyone in the conversation, so they are
+    resolved now (bounded; one that cannot be resolved is left out and logged).
+    """
+    seen = {a.uri for a in known} | {author.uri}
+    unknown = [u for u in dict.fromkeys(mentions(obj)) if u not in seen and not context.is_local(u)]
+    found = []
+    for uri in unknown[:MAX_PARTICIPANTS]:
+        try:
+            found.append(await context.directory.resolve_uri(uri))
+        except FederationError as exc:
+            log.info("could not resolve participant %s: %s", uri, exc.reason)
+    return found
+
+
 async def _concerns_this_node(
     context: HandlerContext, note: remote.RemoteNote, author: Account
 ) -> bool:
@@ -97,9 +122,8 @@ async def _concerns_this_node(
         return True
     if note.in_reply_to_uri and await Post.filter(uri=note.in_reply_to_uri).exists():
         return True
-    return await Follow.filter(
-        followee_id=author.id, state="accepted", follower__domain=""
-    ).exists()
+    # A pending follow counts: the author's node may deliver before its Accept arrives.
+    return await Follow.filter(followee_id=author.id, follower__domain="").exists()
 
 
 async def store_object(

@@ -19,7 +19,7 @@ import pytest
 from babel.messages.pofile import read_po
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from node.models import Follow
+from node.models import Follow, PeerStats
 from tests.conftest import IN_CI
 from tests.multinode import PASSWORD, NodeProcess, wait_for
 
@@ -57,6 +57,7 @@ async def nodes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Nodes
                 "alice": {"display_name": "Alice Martin"},
                 "dave": {"display_name": "Dave Moreau"},
                 "fanny": {"display_name": "Fanny Roux"},
+                "root": {"display_name": "Rose Dupont", "admin": True},
             }
         )
         await b.create({"bob": {"display_name": "Bob Durand"}})
@@ -175,8 +176,8 @@ async def test_employee_signs_in_and_posts_with_a_label_and_content_warning(
     await expect(card.locator("summary")).to_have_text("Budget")
     await card.locator("summary").click()
     await expect(card.locator(".content")).to_contain_text("Draft budget for the #launch")
-    # The composer keeps a region for the audience preview; it says plainly it is not there yet.
-    await expect(page.locator("#audience-preview")).to_have_attribute("data-state", "unavailable")
+    # After posting, the composer is empty again and so is its audience preview.
+    await expect(page.locator("#audience-preview")).to_have_attribute("data-state", "idle")
     await screenshot(page, "02-home-after-posting", docs=True)
 
     await card.locator("a.when").click()
@@ -190,9 +191,48 @@ async def test_employee_signs_in_and_posts_with_a_label_and_content_warning(
     await screenshot(page, "02-thread-after-editing")
 
 
-@pytest.mark.skip(reason="the boundary policy's audience preview service does not exist yet")
-async def test_audience_preview_changes_with_the_label_and_text() -> None:
+CARD_RULE = """
+[[content_rules]]
+id = "redact-cards"
+matchers = [{ type = "card_number" }]
+action = "redact"
+description = "Card numbers stay on this node"
+scope = { directions = ["outbound"] }
+"""
+
+
+async def test_audience_preview_changes_with_the_label_and_text(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
     """Issue scenario 1, second half: a card number shows the redaction notice."""
+    # Node b may receive up to "internal", and card numbers are redacted on the way out.
+    await nodes.a.allow_peers([nodes.b.domain], extra=CARD_RULE, max_label="internal")
+    try:
+        page = await open_page(chromium, contexts)
+        await sign_in(page, nodes.a, "alice")
+        preview = page.locator("#audience-preview")
+        at_b = preview.locator(f'li[data-peer="{nodes.b.domain}"]')
+        await expect(preview).to_have_attribute("data-state", "idle")
+
+        await page.fill("#text", f"Refund to card 4111 1111 1111 1111 for @{nodes.b.handle('bob')}")
+        await expect(at_b).to_have_attribute("data-outcome", "redact")
+        await expect(at_b.locator(".redaction-notice")).to_contain_text("[redacted]")
+        await expect(at_b.locator(".reasons")).to_contain_text("redact-cards")
+        await expect(at_b.locator(".redacted-copy")).not_to_contain_text("4111 1111 1111 1111")
+        await expect(preview.locator(".preview-local")).to_contain_text(nodes.a.domain)
+        await screenshot(page, "06-audience-preview-redacted", docs=True)
+
+        await page.select_option("#label", "confidential")
+        await expect(at_b).to_have_attribute("data-outcome", "deny")
+        await expect(at_b.locator(".verdict")).to_have_text("not sent")
+        await screenshot(page, "06-audience-preview-label")
+
+        await page.select_option("#label", "internal")
+        await page.fill("#text", f"Thanks for the refund, @{nodes.b.handle('bob')}")
+        await expect(at_b).to_have_attribute("data-outcome", "allow")
+        await expect(at_b.locator(".redaction-notice")).to_have_count(0)
+    finally:
+        await nodes.a.allow_peers([nodes.b.domain])
 
 
 # ---------------------------------------------------------------- 2. follow by handle, live
@@ -253,9 +293,112 @@ async def test_two_browsers_on_two_nodes_exchange_chat_messages_live() -> None:
     """Issue scenario 3."""
 
 
-@pytest.mark.skip(reason="admin pages wait for the policy, audit and peer services")
-async def test_admin_blocks_a_peer_and_a_non_admin_gets_no_admin_page() -> None:
+ADMIN_PAGES = (
+    "/admin",
+    "/admin/peers",
+    "/admin/policy",
+    "/admin/reviews",
+    "/admin/audit",
+    "/admin/users",
+    "/admin/deliveries",
+)
+
+
+async def outbound_denials(node: NodeProcess, peer: str) -> int:
+    async def count() -> int:
+        stats = await PeerStats.get_or_none(domain=peer)
+        return stats.outbound_denied if stats else 0
+
+    return await node.query(count)
+
+
+async def test_admin_blocks_a_peer_and_a_non_admin_gets_no_admin_page(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
     """Issue scenario 4."""
+    a, b = nodes.a, nodes.b
+    try:
+        admin = await open_page(chromium, contexts)
+        await sign_in(admin, a, "root")
+        await admin.locator("#nav-admin").click()
+        await expect(admin.locator("h1")).to_have_text("Federation overview")
+        await admin.locator("nav.admin-nav a", has_text="Peers").click()
+        peer = admin.locator(f'li[data-peer="{b.domain}"]')
+        await expect(peer).to_have_attribute("data-status", "allowed")
+        await screenshot(admin, "07-admin-peers")
+
+        await peer.get_by_role("button", name=f"Block {b.domain}").click()
+        await expect(admin.locator("p.saved")).to_contain_text(f"{b.domain} is now blocked")
+        await expect(peer).to_have_attribute("data-status", "blocked")
+
+        # A post addressed to someone on the blocked node is stopped at the boundary.
+        before = await outbound_denials(a, b.domain)
+        await admin.locator("nav[aria-label=Main] a", has_text="Home").click()
+        await post_from_composer(admin, f"Quarterly numbers for @{b.handle('bob')}")
+        await wait_for(lambda: _more(a, b, before))
+
+        await admin.goto(f"{a.url}/admin")
+        row = admin.locator(f'table.peers tr[data-peer="{b.domain}"]')
+        await expect(row.locator(".status-blocked")).to_have_text("blocked")
+        await expect(row.locator(".outbound .denied")).not_to_have_text(str(before))
+        link = admin.locator(f'svg g.link[data-peer="{b.domain}"]')
+        await expect(link).to_have_attribute("data-status", "blocked")
+        await screenshot(admin, "08-admin-overview", docs=True)
+
+        await admin.goto(f"{a.url}/admin/audit?peer={b.domain}&decision=deny")
+        await expect(admin.locator("#chain-status")).to_contain_text("intact")
+        denials = admin.locator(f'table.audit tr[data-decision="deny"][data-peer="{b.domain}"]')
+        await expect(denials.first).to_be_visible()
+        await screenshot(admin, "09-admin-audit", docs=True)
+        for path in ADMIN_PAGES[1:]:
+            await admin.goto(a.url + path)
+            await expect(admin.locator("nav.admin-nav")).to_be_visible()
+            await screenshot(admin, "admin-" + path.rsplit("/", 1)[1])
+
+        employee = await open_page(chromium, contexts)
+        await sign_in(employee, a, "alice")
+        await expect(employee.locator("#nav-admin")).to_have_count(0)
+        for path in ADMIN_PAGES:
+            response = await employee.goto(a.url + path)
+            assert response is not None and response.status == 404, path
+            await expect(employee.locator("nav.admin-nav")).to_have_count(0)
+
+        # The console speaks French too (what the policy, the log and the peers hold stays as is).
+        await admin.locator("footer a[lang=fr]").click()
+        english = english_strings()
+        for path in ADMIN_PAGES:
+            await admin.goto(a.url + path)
+            assert await admin.locator("html").get_attribute("lang") == "fr", path
+            text = await interface_text(admin, ADMIN_DATA)
+            leftovers = sorted({p.pattern for p in english if p.search(text)})
+            assert not leftovers, f"English on {path}: {leftovers}"
+        await screenshot(admin, "fr-admin-deliveries")
+
+        # On a phone the console's wide tables scroll inside their box, never the page.
+        await admin.set_viewport_size(PHONE)
+        for path in ADMIN_PAGES:
+            await admin.goto(a.url + path)
+            overflow = await admin.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
+            unlabelled = await admin.evaluate(UNLABELLED_CONTROLS)
+            assert unlabelled == [], f"{path}: controls without a label: {unlabelled}"
+        await admin.goto(a.url + "/admin")
+        await screenshot(admin, "phone-admin-overview")
+    finally:
+        await a.allow_peers([b.domain])
+
+
+# Admin pages show data as stored: policy text, terms, audit events and rule ids.
+ADMIN_DATA = (
+    ".content, .post summary, .author, .policy-source, .terms, .event, .decision, .rule, "
+    ".details, .reasons, .comment, #policy-draft"
+)
+
+
+async def _more(a: NodeProcess, b: NodeProcess, before: int) -> bool:
+    return await outbound_denials(a, b.domain) > before
 
 
 # ---------------------------------------------------------------- 5. French
@@ -285,7 +428,7 @@ def english_strings() -> list[re.Pattern[str]]:
 USER_CONTENT = ".content, .post summary, .bio, .fields, .author, .shared, h1#profile-name"
 
 
-async def interface_text(page: Page) -> str:
+async def interface_text(page: Page, data: str = USER_CONTENT) -> str:
     return str(
         await page.evaluate(
             """(selector) => {
@@ -297,7 +440,7 @@ async def interface_text(page: Page) -> str:
                                  n.getAttribute('title')].filter(Boolean).join(' '));
                 return copy.innerText + '\\n' + attributes.join('\\n');
             }""",
-            USER_CONTENT,
+            data,
         )
     )
 
@@ -364,6 +507,13 @@ async def test_the_language_link_switches_the_interface_and_is_remembered(
 # ---------------------------------------------------------------- quality
 
 
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => el.type !== 'hidden' && !el.hidden)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !(el.tagName === 'BUTTON' && el.innerText.trim()))
+    .map((el) => el.outerHTML.slice(0, 80))"""
+
+
 async def test_pages_fit_a_phone_and_every_control_has_a_label(
     nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
 ) -> None:
@@ -375,13 +525,7 @@ async def test_pages_fit_a_phone_and_every_control_has_a_label(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
-        unlabelled = await page.evaluate(
-            """() => [...document.querySelectorAll('input, select, textarea, button')]
-                .filter((el) => el.type !== 'hidden' && !el.hidden)
-                .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                                && !(el.tagName === 'BUTTON' && el.innerText.trim()))
-                .map((el) => el.outerHTML.slice(0, 80))"""
-        )
+        unlabelled = await page.evaluate(UNLABELLED_CONTROLS)
         assert unlabelled == [], f"{path}: controls without a label: {unlabelled}"
     await page.goto(nodes.a.url + "/home")
     await screenshot(page, "phone-home", docs=True)

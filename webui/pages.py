@@ -26,7 +26,7 @@ from node.runtime import Runtime
 from node.services import accounts, follows, notifications, posts, reactions, sessions, timelines
 from node.services.pagination import PageRequest
 from node.services.sessions import SESSION_COOKIE
-from webui import live, profiles
+from webui import admin, live, preview, profiles
 from webui.context import STATIC_DIR, WebContext, is_local_path
 from webui.i18n import LANGUAGE_COOKIE, LANGUAGES, service_message
 from webui.i18n import gettext as _
@@ -298,6 +298,8 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
 
     profiles.add_routes(bp, web)
     live.add_routes(bp, web)
+    preview.add_routes(bp, web)
+    admin.add_routes(bp, web)
 
     @bp.app_errorhandler(403)
     async def forbidden(error: Any) -> Page:

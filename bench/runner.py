@@ -33,6 +33,7 @@ BENCHMARKS = {
     "timelines": "bench.timelines:run_timelines",
     "memory": "bench.ingest:run_memory",
     "policy": "bench.policy:run_policy",
+    "messages": "bench.messages:run_messages",
 }
 
 

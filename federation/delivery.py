@@ -294,6 +294,10 @@ class ActivityBuilder:
         return [Outgoing(activity, follower, [followee], "follows")]
 
 
+# The event key on which services announce a committed outbox event (see OutboxProcessor.run).
+OUTBOX_KEY = "outbox"
+
+
 class OutboxProcessor:
     """Reads committed outbox events in order and writes their deliveries."""
 
@@ -304,11 +308,23 @@ class OutboxProcessor:
         self.wake = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            self.wake.clear()
-            if await self.process_batch():
-                continue
-            await _wait_any(self.wake, stopping, timeout=0.5)
+        # Services announce committed outbox events on OUTBOX_KEY (live messages must not
+        # wait for the poll); the poll stays for other processes and silent writers.
+        async with self.builder.site.events.subscribe([OUTBOX_KEY]) as announced:
+            forwarder = asyncio.create_task(self._forward(announced))
+            try:
+                while not stopping.is_set():
+                    self.wake.clear()
+                    if await self.process_batch():
+                        continue
+                    await _wait_any(self.wake, stopping, timeout=0.5)
+            finally:
+                forwarder.cancel()
+
+    async def _forward(self, announced: asyncio.Queue[Any]) -> None:
+        while True:
+            await announced.get()
+            self.wake.set()
 
     async def process_batch(self) -> int:
         """Turn up to BATCH events into deliveries; returns how many events were handled."""

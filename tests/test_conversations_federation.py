@@ -366,6 +366,27 @@ async def test_message_blocked_for_one_participant_tells_the_sender_and_reaches_
         await a.apply_policy(nodes.policy(a))
 
 
+async def test_direct_status_posted_through_the_mastodon_api_names_the_unreached(
+    nodes: Nodes,
+) -> None:
+    a, b, c = nodes.a, nodes.b, nodes.c
+    no_messages = ', kinds = ["posts", "replies", "reactions", "follows", "profile_lookups"]'
+    await a.apply_policy(nodes.policy(a, {c.domain: no_messages}))
+    try:
+        async with await nodes.client(a, "alice") as api:
+            text = f"@{b.handle('bob')} @{c.handle('carol')} budget call moved"
+            response = await api.post(
+                "/api/v1/statuses", json={"status": text, "visibility": "direct"}
+            )
+        assert response.status_code == 200, response.text
+        undelivered = response.json()["fedwall"]["undelivered"]
+        assert [(u["account"]["acct"], u["outcome"]) for u in undelivered] == [
+            (c.handle("carol"), "deny")
+        ]
+    finally:
+        await a.apply_policy(nodes.policy(a))
+
+
 async def test_preview_of_a_direct_message_shows_the_refusal_before_sending(nodes: Nodes) -> None:
     a, c = nodes.a, nodes.c
     no_messages = ', kinds = ["posts", "replies"]'

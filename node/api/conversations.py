@@ -69,11 +69,10 @@ async def chat_entity(site: Site, viewer: Account, view: ConversationView) -> Js
     return entity
 
 
-async def _sent(call: Call, post: Post) -> Json:
-    """The new message's status, with the participants it will not reach and why."""
-    status = await StatusRenderer(call.site, call.user).one(post)
+async def undelivered_json(call: Call, post: Post) -> list[Json]:
+    """The participants a new direct message will not reach, and why (``fedwall.undelivered``)."""
     missing = await conversations.undelivered(call.site, call.user, post)
-    status.setdefault("fedwall", {})["undelivered"] = [
+    return [
         {
             "account": account_entity(call.site, u.account),
             "peer": u.peer,
@@ -82,6 +81,12 @@ async def _sent(call: Call, post: Post) -> Json:
         }
         for u in missing
     ]
+
+
+async def _sent(call: Call, post: Post) -> Json:
+    """The new message's status, with the participants it will not reach and why."""
+    status = await StatusRenderer(call.site, call.user).one(post)
+    status.setdefault("fedwall", {})["undelivered"] = await undelivered_json(call, post)
     view = await conversations.find_for_post(call.user, post)
     return {
         "conversation": await chat_entity(call.site, call.user, view) if view else None,

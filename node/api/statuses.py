@@ -131,7 +131,14 @@ async def create(call: Call) -> Any:
         if earlier is None:
             raise
         post = earlier
-    return await render(call, post)
+    if post.visibility != "direct":
+        return await render(call, post)
+    from node.api.conversations import undelivered_json
+
+    # A message the boundary policy stops for some participants says so at once.
+    status = await StatusRenderer(call.site, call.user).one(post)
+    status.setdefault("fedwall", {})["undelivered"] = await undelivered_json(call, post)
+    return status
 
 
 @router.get("/api/v1/statuses", access="public", scope="read:statuses")

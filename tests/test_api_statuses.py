@@ -37,7 +37,11 @@ async def test_visibility_is_stored_as_fedwalls_and_shown_as_mastodons(
     alice, _ = await user_client(api_app, "alice")
     status = await post(alice, "hello", visibility=sent)
     assert status["visibility"] == shown
-    assert status["fedwall"] == {"label": "internal", "visibility": stored}
+    fedwall = status["fedwall"]
+    assert (fedwall["label"], fedwall["visibility"]) == ("internal", stored)
+    # Direct messages also say which participants the policy will not reach (none here).
+    assert fedwall.get("undelivered", []) == []
+    assert ("undelivered" in fedwall) == (stored == "direct")
     assert (await Post.get(id=int(str(status["id"])))).visibility == stored
 
 

@@ -42,6 +42,7 @@ from node.models import (
 from node.policy import Decision, Kind, explain
 from node.services import audit, notifications, reviews
 from node.services.accounts import NODE_ACTOR_USERNAME
+from node.services.outbox import WAKE_KEY
 from node.services.policy import (
     count_crossing,
     decide,
@@ -295,7 +296,7 @@ class ActivityBuilder:
 
 
 # The event key on which services announce a committed outbox event (see OutboxProcessor.run).
-OUTBOX_KEY = "outbox"
+OUTBOX_KEY = WAKE_KEY
 
 
 class OutboxProcessor:

@@ -19,7 +19,7 @@ from tortoise.expressions import F, Q
 
 from node.errors import NotFound, ValidationError
 from node.models import Account, Conversation, ConversationMember, Post
-from node.services import posts
+from node.services import outbox, posts
 from node.services.pagination import Page, PageRequest, make_page, paginate
 from node.services.policy import decide, post_crossing
 from node.services.visibility import is_visible
@@ -103,7 +103,7 @@ def publish(site: Site, post: Post, members: Sequence[int]) -> None:
     """Tell the local members' direct streams that their conversation changed, and
     the outbox worker that a local message waits to be federated (it is live chat)."""
     if post.local and post.visibility == "direct":
-        site.events.publish("outbox", {"post_id": post.id}, ["outbox"])
+        site.events.publish("outbox", {"post_id": post.id}, [outbox.WAKE_KEY])
     if members:
         site.events.publish(
             "conversation",

@@ -11,6 +11,10 @@ from typing import Any
 
 from node.models import OutboxEvent
 
+# After committing an outbox event, services publish on this broker key so the
+# federation worker wakes at once instead of at its next poll.
+WAKE_KEY = "outbox"
+
 KINDS = (
     "post.created",
     "post.updated",

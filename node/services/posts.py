@@ -140,6 +140,9 @@ def publish_created(site: Site, post: Post, owners: Sequence[int], tags: Sequenc
         keys.extend(f"hashtag:{tag}" for tag in tags)
     if post.visibility == "node" and post.local:
         keys.append("node")
+    if post.local and post.visibility != "node":
+        # Wake the outbox worker now rather than at its next poll (federation listens here).
+        keys.append(outbox.WAKE_KEY)
     site.events.publish("update", {"post_id": post.id}, keys)
 
 

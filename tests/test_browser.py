@@ -285,12 +285,67 @@ async def test_colleague_on_another_node_is_followed_by_handle_and_posts_appear_
     await screenshot(alice, "05-notifications")
 
 
-# ---------------------------------------------------------------- 3 and 4: not built yet
+# ---------------------------------------------------------------- 3. chat across nodes, live
 
 
-@pytest.mark.skip(reason="chat pages wait for the conversations issue")
-async def test_two_browsers_on_two_nodes_exchange_chat_messages_live() -> None:
+async def test_two_browsers_on_two_nodes_exchange_chat_messages_live(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
     """Issue scenario 3."""
+    bob = await open_page(chromium, contexts)
+    await sign_in(bob, nodes.b, "bob")
+    await bob.goto(f"{nodes.b.url}/chat")
+    await live_ready(bob)
+    await bob.evaluate("window.notReloaded = true")
+
+    alice = await open_page(chromium, contexts)
+    await sign_in(alice, nodes.a, "alice")
+    await alice.locator("#nav-chat").click()
+    await alice.wait_for_url(f"{nodes.a.url}/chat")
+    await alice.fill("#participants", nodes.b.handle("bob"))
+    await alice.fill("#chat-text", "Can you review the Q3 deck?")
+    await alice.locator("#chat-start button[type=submit]").click()
+    await alice.wait_for_url(re.compile(r"/chat/\d+$"))
+    mine = alice.locator("ol.messages li.mine")
+    await expect(mine).to_contain_text("Can you review the Q3 deck?")
+    await live_ready(alice)
+    await alice.evaluate("window.notReloaded = true")
+
+    # Bob's open list shows the new conversation and its unread count, without a reload.
+    arrived = bob.locator("ul.chats li.chat", has_text="Can you review the Q3 deck?")
+    await expect(arrived).to_contain_text("1 unread")
+    await expect(bob.locator("#chat-badge")).to_have_text("1")
+    assert await bob.evaluate("window.notReloaded === true"), "the page was reloaded"
+    await screenshot(bob, "06-chat-list", docs=True)
+
+    await arrived.locator("a.with").click()
+    await bob.wait_for_url(re.compile(r"/chat/\d+$"))
+    await expect(bob.locator("#chat-badge")).to_be_hidden()
+    await live_ready(bob)
+    await bob.evaluate("window.notReloaded = true")
+    await bob.fill("#chat-text", "Yes, send it over")
+    await bob.locator("#chat-send button[type=submit]").click()
+    await expect(bob.locator("ol.messages li.mine")).to_contain_text("Yes, send it over")
+    await live_ready(bob)
+    await bob.evaluate("window.notReloaded = true")
+
+    reply = alice.locator("ol.messages li.message:not(.mine)", has_text="Yes, send it over")
+    await expect(reply).to_be_visible()
+    assert await alice.evaluate("window.notReloaded === true"), "the page was reloaded"
+    await expect(alice.locator("#live-status")).to_have_text("New chat message")
+
+    await alice.fill("#chat-text", "Sent, thanks!")
+    await alice.locator("#chat-send button[type=submit]").click()
+    answer = bob.locator("ol.messages li.message:not(.mine)", has_text="Sent, thanks!")
+    await expect(answer).to_be_visible()
+    assert await bob.evaluate("window.notReloaded === true"), "the page was reloaded"
+    texts = await bob.locator("ol.messages li.message .content").all_inner_texts()
+    expected = ["Can you review the Q3 deck?", "Yes, send it over", "Sent, thanks!"]
+    assert [next(e for e in expected if e in t) for t in texts] == expected
+    await screenshot(alice, "07-chat-conversation", docs=True)
+
+
+# ---------------------------------------------------------------- 4. admin
 
 
 ADMIN_PAGES = (
@@ -470,6 +525,7 @@ async def test_french_interface_shows_french_text_on_every_page(
         "/notifications",
         "/settings",
         "/search?q=bob",
+        "/chat",
         "/no-such-page",
     ]
     for path in paths:
@@ -486,7 +542,7 @@ async def test_french_interface_shows_french_text_on_every_page(
         "Sur quoi travaillez-vous ?"
     )
     await screenshot(page, "fr-home", docs=True)
-    assert len(visited) == 11
+    assert len(visited) == 12
 
 
 async def test_the_language_link_switches_the_interface_and_is_remembered(
@@ -519,7 +575,7 @@ async def test_pages_fit_a_phone_and_every_control_has_a_label(
 ) -> None:
     page = await open_page(chromium, contexts, viewport=PHONE)
     await sign_in(page, nodes.a, "alice")
-    for path in ("/home", "/notifications", "/settings", "/@alice", "/search?q=a"):
+    for path in ("/home", "/notifications", "/settings", "/@alice", "/search?q=a", "/chat"):
         await page.goto(nodes.a.url + path)
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"

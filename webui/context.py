@@ -12,7 +12,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from node.config import Settings
 from node.errors import FedwallError
-from node.models import Account, Like, Share
+from node.models import Account, ConversationMember, Like, Share
 from node.runtime import Runtime
 from node.services import notifications, sessions
 from node.services.pagination import PageRequest
@@ -39,6 +39,14 @@ def asset_versions(directory: Path = STATIC_DIR) -> dict[str, str]:
         for path in directory.iterdir()
         if path.is_file()
     }
+
+
+async def chat_unread(account: Account) -> int:
+    """Unread messages over the account's conversations (muted ones do not count)."""
+    counts = await ConversationMember.filter(
+        account_id=account.id, left_at=None, muted=False, unread_count__gt=0
+    ).values_list("unread_count", flat=True)
+    return sum(int(c) for c in counts)  # type: ignore[call-overload]
 
 
 @dataclass
@@ -114,6 +122,7 @@ class WebContext:
     async def render(self, template: str, status: int = 200, **context: Any) -> tuple[str, int]:
         account = self.viewer()
         unread = await notifications.unread_count(account) if account else 0
+        context.setdefault("chat_unread", await chat_unread(account) if account else 0)
         items: list[TimelineItem] = []
         page = context.get("page")
         if page is not None and page.items and isinstance(page.items[0], TimelineItem):

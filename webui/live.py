@@ -1,9 +1,10 @@
 """Live updates for open pages: a Server-Sent Events stream and the fragments it points to.
 
-``GET /live`` streams the signed-in viewer's events (``user:<id>`` on the
-node's broker) as SSE. Events carry ids only; ``static/live.js`` fetches what
-it shows from ``/live/posts/<id>`` (one post, rendered as on the page, checked
-for visibility like any page) and ``/live/unread`` (the notification badge).
+``GET /live`` streams the signed-in viewer's events (``user:<id>`` and, for
+chat, ``direct:<id>`` on the node's broker) as SSE. Events carry ids only;
+``static/live.js`` fetches what it shows from ``/live/posts/<id>`` (one post,
+rendered as on the page, checked for visibility like any page) and
+``/live/unread`` (the notification badge); chat messages: :mod:`webui.chat`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
     from webui.context import WebContext
     from webui.pages import Page
 
-# What the pages act on; other events on the viewer's key (conversations, …) are not sent.
-FORWARDED_EVENTS = ("update", "notification", "delete", "status.update")
+# What the pages act on; other events on the viewer's keys are not sent. "conversation":
+# a direct message joined one of the viewer's conversations (static/chat.js shows it).
+FORWARDED_EVENTS = ("update", "notification", "delete", "status.update", "conversation")
 HEARTBEAT_SECONDS = 20.0
 # Streams end after a while so that the browser reconnects and the session is checked again.
 STREAM_LIFETIME_SECONDS = 600.0
@@ -58,7 +60,7 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             return Response("sign in first\n", 401, mimetype="text/plain")
 
         async def stream() -> AsyncIterator[bytes]:
-            async with broker.subscribe([f"user:{account.id}"]) as queue:
+            async with broker.subscribe([f"user:{account.id}", f"direct:{account.id}"]) as queue:
                 # "ready" tells the page (and tests) that nothing from now on is missed.
                 yield f"retry: {RECONNECT_MILLISECONDS}\nevent: ready\ndata: {{}}\n\n".encode()
                 deadline = time.monotonic() + STREAM_LIFETIME_SECONDS

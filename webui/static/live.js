@@ -1,5 +1,5 @@
 // Live updates for signed-in pages: new posts arrive in the home timeline, deleted and
-// edited posts change in place, the notification badge counts. The server sends ids
+// edited posts change in place, the notification badge counts (chat: static/chat.js). The server sends ids
 // over Server-Sent Events; the page fetches what to show, rendered as the server renders
 // it, so every visibility check stays on the server. No inline script: the CSP forbids it.
 (function () {
@@ -131,6 +131,10 @@
   source.addEventListener("status.update", handler(onStatusUpdate));
   source.addEventListener("delete", handler(onDelete));
   source.addEventListener("notification", handler(onNotification));
+  // Chat messages: static/chat.js shows them (one stream per page serves both scripts).
+  source.addEventListener("conversation", handler(function (data) {
+    document.dispatchEvent(new CustomEvent("fedwall:conversation", { detail: data }));
+  }));
   source.addEventListener("error", function () {
     if (body.dataset.liveState === "ready") {
       announce(body.dataset.liveErrorText);

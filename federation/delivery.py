@@ -96,12 +96,25 @@ def inboxes(recipients: Iterable[Account]) -> dict[str, str]:
 
 
 async def _remote_followers(account: Account) -> list[Account]:
-    follows = (
-        await Follow.filter(followee_id=account.id, state="accepted")
-        .exclude(follower__domain="")
-        .prefetch_related("follower")
+    """One remote follower per distinct inbox: what delivering to all of them needs.
+
+    Activities to followers are never direct messages, so the policy decides them per
+    peer without looking at individual recipients; a post by an author with 10,000
+    followers on M nodes loads M accounts, not 10,000.
+    """
+    rows = (
+        await Account.filter(
+            following_rel__followee_id=account.id,
+            following_rel__state="accepted",
+            disabled=False,
+        )
+        .exclude(domain="")
+        .values_list("id", "shared_inbox_url", "inbox_url")
     )
-    return [f.follower for f in follows]
+    chosen: dict[str, int] = {}
+    for follower_id, shared_inbox, inbox in rows:
+        chosen.setdefault(str(shared_inbox or inbox), int(follower_id))
+    return await Account.filter(id__in=list(chosen.values()))
 
 
 class ActivityBuilder:

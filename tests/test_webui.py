@@ -11,45 +11,21 @@ import pytest
 from quart import Quart
 from quart import typing as quart_typing
 
-from node.app import create_app, runtime_of
-from node.config import KEYS_DIR, settings_from_mapping
+from node.app import runtime_of
 from node.db import Database
-from node.keys import generate_key_pair
 from node.models import Account, Post, WebSession
-from node.runtime import node_key_paths
 from node.services.accounts import create_local_account, set_disabled
 from node.services.posts import Draft, create_post
 from node.services.sessions import open_session
+from tests import api_support
+from tests.api_support import build_app
 from tests.conftest import make_user
 from webui.pages import SESSION_COOKIE
 
+# The node app and its module-scoped key pair are shared with the API tests.
+node_key = api_support.node_key
+
 CSRF_FIELD = re.compile(r'name="csrf" value="([0-9a-f]+)"')
-
-
-@pytest.fixture(scope="module")
-def node_key() -> tuple[str, str]:
-    """One node key pair for the module: RSA generation is the slow part of a node's start."""
-    return generate_key_pair()
-
-
-def build_app(tmp_path: Path, db: Database, node_key: tuple[str, str], **settings: Any) -> Quart:
-    """A node app on the test database, with its node key files in place."""
-    (tmp_path / KEYS_DIR).mkdir()
-    private_pem, public_pem = node_key
-    private_path, public_path = node_key_paths(tmp_path)
-    private_path.write_text(private_pem, encoding="utf-8")
-    public_path.write_text(public_pem, encoding="utf-8")
-    values = {
-        "domain": "wall.test",
-        "scheme": "http",
-        "environment": "development",
-        "database_url": db.url,
-        "secret_key": "k" * 40,
-        "max_post_length": 500,
-        "workers": False,
-        **settings,
-    }
-    return create_app(settings_from_mapping(tmp_path, values))
 
 
 @pytest.fixture

@@ -5,13 +5,16 @@ templates and the Python code and merges it into each language's ``.po``
 (new strings arrive untranslated, vanished ones become obsolete);
 ``python -m webui.catalogs compile`` writes the ``.mo`` files the pages read;
 ``python -m webui.catalogs check`` fails when a string lacks a translation or a
-``.mo`` is out of date (the tests run the same check).
+``.mo`` is out of date (the tests run the same check);
+``python -m webui.catalogs fill LANG FILE.json`` sets translations from a JSON object
+``{"English message": "translation"}`` (for a plural, a list of forms), then compiles.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -81,6 +84,26 @@ def compile_all() -> None:
         po_path(language).with_suffix(".mo").write_bytes(compiled(read_catalog(language)))
 
 
+def fill(language: str, translations: dict[str, str | list[str]]) -> list[str]:
+    """Set the translations of messages already in ``language``'s catalog; returns unknown ids."""
+    catalog = read_catalog(language)
+    unknown = []
+    for message_id, translated in translations.items():
+        message = catalog.get(message_id)
+        if message is None:
+            # Plural messages are keyed by their singular form.
+            message = next((m for m in catalog if isinstance(m.id, tuple)
+                            and m.id[0] == message_id), None)  # fmt: skip
+        if message is None:
+            unknown.append(message_id)
+            continue
+        message.string = tuple(translated) if isinstance(translated, list) else translated
+        message.flags.discard("fuzzy")
+    with po_path(language).open("wb") as handle:
+        write_po(handle, catalog, width=100, sort_output=False, omit_header=False)
+    return unknown
+
+
 def problems() -> list[str]:
     """What keeps the catalogs from being complete and compiled."""
     found: list[str] = []
@@ -103,10 +126,21 @@ def problems() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webui.catalogs", description=__doc__)
-    parser.add_argument("command", choices=["update", "compile", "check"])
+    parser.add_argument("command", choices=["update", "compile", "check", "fill"])
+    parser.add_argument("language", nargs="?", help="fill: the language code (e.g. fr)")
+    parser.add_argument("file", nargs="?", help="fill: JSON object of message -> translation")
     args = parser.parse_args(argv)
     if args.command == "update":
         update()
+    elif args.command == "fill":
+        if args.language not in translated_languages() or not args.file:
+            parser.error(f"fill needs a language ({', '.join(translated_languages())}) and a file")
+        with open(args.file, encoding="utf-8") as handle:
+            unknown = fill(args.language, json.load(handle))
+        for message_id in unknown:
+            print(f"not in the catalog (run update first): {message_id!r}", file=sys.stderr)
+        compile_all()
+        return 1 if unknown else 0
     elif args.command == "compile":
         compile_all()
     else:

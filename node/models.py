@@ -29,6 +29,14 @@ class Account(Model):
     summary_html = fields.TextField(default="")
     email = fields.CharField(max_length=254, null=True, unique=True)
     password_hash = fields.CharField(max_length=255, null=True)
+    # The directory entry (its stable id, e.g. an entryUUID) a synced account belongs to;
+    # such an account signs in against the directory and has no local password.
+    directory_id = fields.CharField(max_length=255, null=True, unique=True)
+    # Set when a sync disabled the account because its entry left the directory; only
+    # such accounts are enabled again when the entry comes back.
+    directory_left = fields.BooleanField(default=False)
+    # The language of the web pages the person chose (None: the browser's preference).
+    language = fields.CharField(max_length=16, null=True)
     is_admin = fields.BooleanField(default=False)
     disabled = fields.BooleanField(default=False)
     locked = fields.BooleanField(default=False)

@@ -16,6 +16,7 @@ from node.models import Account, Post
 from node.services.accounts import create_local_account
 from node.services.follows import follow
 from node.services.posts import Draft, create_post
+from node.services.sessions import SESSION_COOKIE, open_session
 from node.streaming import Event
 from tests.conftest import make_user
 from tests.test_webui import build_app, csrf_of, signed_in_client
@@ -161,6 +162,46 @@ async def test_the_language_link_sets_the_cookie_and_stays_on_the_site(app: Quar
     assert response.headers["Location"] == "/"
     assert f"{LANGUAGE_COOKIE}=fr" in response.headers["Set-Cookie"]
     assert (await client.get("/language/de")).status_code == 404
+
+
+async def test_the_language_is_an_account_setting_that_follows_the_person(app: Quart) -> None:
+    client, alice = await signed_in_client(app)
+    token = await csrf_of(client, "/settings")
+
+    response = await client.post(
+        "/settings/language", form={"csrf": token, "language": "fr", "next": "/home"}
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/home"
+    await alice.refresh_from_db()
+    assert alice.language == "fr"
+    # Another browser of the same person, whose cookie and browser say English.
+    other = app.test_client()
+    other.set_cookie("localhost", SESSION_COOKIE, await open_session(alice))
+    other.set_cookie("localhost", LANGUAGE_COOKIE, "en")
+    body = await text_of(await other.get("/home", headers={"Accept-Language": "en"}))
+    assert '<html lang="fr">' in body
+
+
+async def test_an_unknown_account_language_is_refused_and_nothing_changes(app: Quart) -> None:
+    client, alice = await signed_in_client(app)
+    token = await csrf_of(client, "/settings")
+
+    response = await client.post("/settings/language", form={"csrf": token, "language": "xx"})
+
+    assert response.status_code == 422
+    await alice.refresh_from_db()
+    assert alice.language is None
+
+
+async def test_signed_in_people_switch_language_with_a_form_not_a_link(app: Quart) -> None:
+    client, _ = await signed_in_client(app)
+
+    body = await text_of(await client.get("/home", headers={"Accept-Language": "en"}))
+
+    assert 'action="/settings/language"' in body
+    assert 'href="/language/fr' not in body
 
 
 async def test_rejected_sign_in_is_explained_in_french(app: Quart) -> None:

@@ -1,8 +1,9 @@
 """Languages of the pages: English and French through standard gettext catalogs.
 
-The language is the person's choice (the ``fedwall_lang`` cookie, set from the
-language links at the foot of every page), else the best match of the
-browser's ``Accept-Language``, else English. Catalogs live in
+The language is the signed-in person's account setting, else the choice made
+before signing in (the ``fedwall_lang`` cookie, set from the language links at the
+foot of every page), else the best match of the browser's ``Accept-Language``,
+else English. Catalogs live in
 ``webui/translations/<lang>/LC_MESSAGES/messages.{po,mo}``; the compiled ``.mo``
 is committed so an installed package needs no build step, and a test fails
 when it falls behind its ``.po`` (``python -m webui.catalogs`` rebuilds both).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext as gettext_module
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ DEFAULT_LANGUAGE = "en"
 # Language code -> its own name, as the language links show it.
 LANGUAGES = {"en": "English", "fr": "Français"}
 LANGUAGE_COOKIE = "fedwall_lang"
+LANGUAGE_COOKIE_AGE = 365 * 86400
 
 
 @cache
@@ -34,12 +37,19 @@ def translations_for(language: str) -> gettext_module.NullTranslations:
     return gettext_module.translation(DOMAIN, TRANSLATIONS_DIR, languages=[language])
 
 
-def negotiate(cookie: str | None, accept_language: Any) -> str:
-    """The cookie's language when it names one we have, else the browser's best match."""
-    if cookie in LANGUAGES:
-        return cookie
+def negotiate(choices: Sequence[str | None], accept_language: Any) -> str:
+    """The first of ``choices`` (account setting, then cookie) we have, else the browser's."""
+    for choice in choices:
+        if choice in LANGUAGES:
+            return choice
     best: str | None = accept_language.best_match(list(LANGUAGES))
     return best or DEFAULT_LANGUAGE
+
+
+def remember_language(response: Any, code: str, *, secure: bool) -> None:
+    """Set the language cookie on ``response`` (the choice outlives the session)."""
+    response.set_cookie(LANGUAGE_COOKIE, code, max_age=LANGUAGE_COOKIE_AGE, httponly=True,
+                        secure=secure, samesite="Lax")  # fmt: skip
 
 
 def current_language() -> str:
@@ -48,7 +58,11 @@ def current_language() -> str:
         return DEFAULT_LANGUAGE
     language: str | None = g.get("language")
     if language is None:
-        language = negotiate(request.cookies.get(LANGUAGE_COOKIE), request.accept_languages)
+        viewer = g.get("viewer")
+        account_choice = viewer.language if viewer is not None else None
+        language = negotiate(
+            (account_choice, request.cookies.get(LANGUAGE_COOKIE)), request.accept_languages
+        )
         g.language = language
     return language
 

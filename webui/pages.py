@@ -28,7 +28,7 @@ from node.services.pagination import PageRequest
 from node.services.sessions import SESSION_COOKIE
 from webui import admin, live, preview, profiles
 from webui.context import STATIC_DIR, WebContext, is_local_path
-from webui.i18n import LANGUAGE_COOKIE, LANGUAGES, service_message
+from webui.i18n import LANGUAGES, remember_language, service_message
 from webui.i18n import gettext as _
 
 __all__ = ["CSP", "SESSION_COOKIE", "build_blueprint", "is_local_path"]
@@ -41,7 +41,6 @@ CSP = (
 # Versioned asset URLs never change content, so browsers may keep them for a year.
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 UNVERSIONED_CACHE = "public, max-age=3600"
-LANGUAGE_COOKIE_AGE = 365 * 86400
 
 Page = str | Response | WerkzeugResponse | tuple[str, int]
 
@@ -157,19 +156,16 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/language/<code>")
     async def language(code: str) -> Page:
-        """Remember the chosen language (a preference, not an account change: a link will do)."""
+        """Remember the language chosen before signing in (a cookie: a link will do).
+
+        Signed-in people change their account's language with a form (the footer's
+        buttons, or the settings page), which this link does not override.
+        """
         if code not in LANGUAGES:
             abort(404)
         target = request.args.get("next", "")
         response = redirect(target if is_local_path(target) else url_for("webui.index"))
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            code,
-            max_age=LANGUAGE_COOKIE_AGE,
-            httponly=True,
-            secure=settings.scheme == "https",
-            samesite="Lax",
-        )
+        remember_language(response, code, secure=settings.scheme == "https")
         return response
 
     @bp.get("/home")

@@ -13,7 +13,8 @@ from node.errors import AuthenticationFailed, FedwallError, NotFound
 from node.models import Account
 from node.services import accounts, follows, posts, timelines
 from node.services.content import Handle
-from webui.i18n import LANGUAGE_COOKIE, LANGUAGES, service_message
+from webui.context import is_local_path
+from webui.i18n import LANGUAGES, remember_language, service_message
 from webui.i18n import gettext as _
 
 if TYPE_CHECKING:
@@ -200,12 +201,16 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
 
     @bp.post("/settings/language")
     async def save_language() -> Page:
-        web.require_viewer()
+        """The account's language (also remembered for the pages before signing in)."""
+        account = web.require_viewer()
         await web.check_csrf()
-        code = (await request.form).get("language", "")
+        form = await request.form
+        code = form.get("language", "")
         if code not in LANGUAGES:
             abort(422, _("Unknown language."))
-        response = redirect(url_for("webui.settings_page"))
-        response.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, httponly=True,
-                            secure=web.settings.scheme == "https", samesite="Lax")  # fmt: skip
+        account.language = code
+        await account.save(update_fields=["language", "updated_at"])
+        target = form.get("next", "")
+        response = redirect(target if is_local_path(target) else url_for("webui.settings_page"))
+        remember_language(response, code, secure=web.settings.scheme == "https")
         return response

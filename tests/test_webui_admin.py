@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from quart import Quart
@@ -12,7 +13,7 @@ from quart import typing as quart_typing
 
 from node.app import runtime_of
 from node.db import Database
-from node.models import Account, Delivery, PeerStats, PolicyVersion, ReviewItem
+from node.models import Account, AuditEntry, Delivery, PeerStats, PolicyVersion, ReviewItem
 from node.services import audit, reviews
 from node.services.accounts import create_local_account
 from node.services.policy import count_crossing, note_peer_request
@@ -393,6 +394,27 @@ async def test_audit_log_filters_by_peer_and_decision_and_shows_the_chain(app: Q
     today = dt.datetime.now(dt.UTC).date()
     tomorrow = (today + dt.timedelta(days=1)).isoformat()
     assert "No entries match." in await text_of(client, f"/admin/audit?since={tomorrow}")
+
+
+async def test_audit_rule_filter_is_done_by_the_database_and_survives_quotes(
+    app: Quart, db: Database
+) -> None:
+    client, _ = await client_of(app, "root", admin=True)
+    odd = "o'brien\\rule"
+    await audit.append("crossing", direction="outbound", peer=PEER, decision="deny",
+                       rule_ids=["cards", odd])  # fmt: skip
+    await audit.append("crossing", direction="outbound", peer="other.example", decision="deny",
+                       rule_ids=["cardsx"])  # fmt: skip
+
+    def peers(entries: list[AuditEntry]) -> list[str | None]:
+        return [e.peer_domain for e in entries]
+
+    query = AuditEntry.all()
+    assert peers(await audit.naming_rule(query, "cards", db.dialect)) == [PEER]
+    assert peers(await audit.naming_rule(query, odd, db.dialect)) == [PEER]
+    assert await audit.naming_rule(query, "x' OR '1'='1", db.dialect) == []
+    page = await text_of(client, "/admin/audit?rule=" + quote(odd))
+    assert f"{PEER}</td>" in page and "other.example</td>" not in page
 
 
 # ---------------------------------------------------------------- users and deliveries

@@ -380,12 +380,9 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
         before = args.get("before", "")
         if before.isdigit():
             query = query.filter(seq__lt=int(before))
-        # Rule ids live in a JSON list, matched here so both databases filter alike.
-        entries = []
-        async for entry in _matching(query, filters["rule"]):
-            entries.append(entry)
-            if len(entries) >= AUDIT_PAGE:
-                break
+        if filters["rule"]:
+            query = audit.naming_rule(query, filters["rule"], web.runtime.db.dialect)
+        entries = list(await query.order_by("-seq").limit(AUDIT_PAGE))
         decisions = await AuditEntry.all().distinct().values_list("decision", flat=True)
         return await web.render(
             "admin/audit.html",
@@ -501,22 +498,6 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             count,
         )
         return done("webui.admin_deliveries", message, peer=peer or None)
-
-
-async def _matching(query: Any, rule: str) -> Any:
-    """The entries of ``query``, newest first, that name ``rule`` (all when empty), in pages."""
-    before: int | None = None
-    while True:
-        page_query = query.order_by("-seq").limit(AUDIT_PAGE * 2)
-        if before is not None:
-            page_query = page_query.filter(seq__lt=before)
-        rows = await page_query
-        for row in rows:
-            if not rule or rule in row.rule_ids:
-                yield row
-        if len(rows) < AUDIT_PAGE * 2:
-            return
-        before = rows[-1].seq
 
 
 def status_name(status: str) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import RawSQL
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from node.models import AuditEntry
@@ -44,6 +46,21 @@ def entry_content(row: AuditEntry) -> dict[str, Any]:
         "policy_version": row.policy_version,
         "details": row.details,
     }
+
+
+def naming_rule(query: QuerySet[AuditEntry], rule: str, dialect: str) -> QuerySet[AuditEntry]:
+    """The entries of ``query`` whose ``rule_ids`` include ``rule``, filtered by the database."""
+    # A quoted SQL literal (quotes doubled; both databases read backslashes literally):
+    # Tortoise has no parameters for raw expressions, and JSON containment is spelt
+    # differently by each database.
+    literal = "'" + rule.replace("\x00", "").replace("'", "''") + "'"
+    if dialect == "postgres":
+        condition = f'jsonb_exists("audit_entries"."rule_ids", {literal})'
+    else:
+        condition = (
+            f'EXISTS (SELECT 1 FROM json_each("audit_entries"."rule_ids") WHERE value = {literal})'  # noqa: S608
+        )
+    return query.annotate(names_rule=RawSQL(condition)).filter(names_rule=True)
 
 
 def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:

@@ -593,11 +593,14 @@ def _toml_value(value: Any) -> str:
 
 def write_config(data_dir: Path, values: Mapping[str, Any]) -> Path:
     """Write ``fedwall.toml`` with ``values`` (validated first) and a secret key file."""
+    # Validate before writing anything, so a rejected setting leaves no files behind.
+    settings_from_mapping(data_dir, {**values, "secret_key": "x" * 32})
     secret_path = data_dir / SECRET_FILE
     if not secret_path.exists():
-        secret_path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
-        secret_path.chmod(0o600)
-    settings_from_mapping(data_dir, {**values, "secret_key": "x" * 32})
+        # Created with mode 0600 from the start: never readable by others, not even briefly.
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
     lines = ["# Fedwall node configuration. See the README's configuration reference."]
     for key, value in values.items():
         spec = KEYS[key]

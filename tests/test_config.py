@@ -202,3 +202,4 @@ def test_writing_an_invalid_configuration_is_refused(tmp_path: Path) -> None:
         write_config(tmp_path, {"domain": "hq.example.com", "log_level": "loud"})
 
     assert not (tmp_path / CONFIG_FILE).exists()
+    assert not (tmp_path / SECRET_FILE).exists()

@@ -380,6 +380,28 @@ async def test_editing_changes_the_text_and_keeps_the_previous_version(
     assert await PostTag.filter(post_id=post.id).values_list("name", flat=True) == ["fixed"]
 
 
+async def test_editing_the_text_keeps_a_sensitive_flag_set_without_a_content_warning(
+    db: Database, site: Site
+) -> None:
+    alice = await person(site, "alice")
+    post = await create_post(site, alice, Draft(text="photo of the whiteboard", sensitive=True))
+
+    await edit_post(site, alice, post.id, "photo of the whiteboard (fixed)")
+
+    assert (await Post.get(id=post.id)).sensitive is True
+
+
+async def test_removing_the_content_warning_clears_the_sensitivity_it_implied(
+    db: Database, site: Site
+) -> None:
+    alice = await person(site, "alice")
+    post = await create_post(site, alice, Draft(text="spoilers", summary="film ending"))
+
+    await edit_post(site, alice, post.id, "spoilers", summary="")
+
+    assert (await Post.get(id=post.id)).sensitive is False
+
+
 async def test_only_the_author_may_edit_a_post(db: Database, site: Site) -> None:
     alice = await person(site, "alice")
     bob = await person(site, "bob")

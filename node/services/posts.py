@@ -283,10 +283,14 @@ async def edit_post(
             sensitive=post.sensitive,
             created_at=post.edited_at or post.created_at,
         )
+        if sensitive is None:
+            # Unless told, a post stays sensitive for its media, and for a content
+            # warning it keeps; removing the warning clears what the warning implied.
+            sensitive = bool(draft.summary) or (post.sensitive and not post.summary)
         post.content_source = text
         post.content_html = render_text(text, mention_url, lambda t: f"{site.base_url}/tags/{t}")
         post.summary = draft.summary
-        post.sensitive = bool(sensitive) if sensitive is not None else bool(draft.summary)
+        post.sensitive = sensitive
         previous_label = post.label
         post.label = draft.label or post.label
         if post.label != previous_label:

@@ -1,10 +1,15 @@
 """Chat: the viewer's conversations (direct messages across nodes) as pages.
 
-``GET /chat`` lists them with their participants, last message and unread count;
-``GET /chat/<id>`` shows the messages oldest first (in conversation order) with a
-send form and marks the conversation read; ``POST /chat`` starts one with several
-participants, ``POST /chat/<id>`` sends. After sending, the page names every
-participant the boundary policy keeps the message from, and why: never a silent drop.
+``GET /chat`` lists them with their participants, last message, unread count and
+mute mark; ``GET /chat/<id>`` shows the newest messages oldest first (in conversation
+order), ``?before=<post id>`` the page of messages before that one, with a send form
+and the conversation's controls, and marks the conversation read. ``POST /chat``
+starts one with several participants, ``POST /chat/<id>`` sends; both redirect (303)
+to ``/chat/<id>?sent=<post id>``, where the page names every participant the boundary
+policy keeps that message from, and why: never a silent drop, and no re-sending on
+reload. ``POST /chat/<id>/participants``, ``/mute`` and ``/leave`` (after the
+confirmation page ``GET /chat/<id>/leave``) redirect with ``?done=`` or ``?added=``
+for the confirmation to show.
 
 Live updates: :mod:`webui.live` forwards ``conversation`` events; ``static/chat.js``
 fetches ``/chat/<id>/messages/<post id>`` (one message, checked like the page) and
@@ -63,6 +68,22 @@ def undelivered_notices(missing: list[Undelivered], site: Site) -> list[str]:
     return notices
 
 
+def confirmation(done: str) -> str | None:
+    """What a control just did, from the ``?done=`` its redirect carries (fixed texts only:
+    a crafted link cannot put words on the page)."""
+    texts = {
+        "muted": _("The conversation is muted."),
+        "unmuted": _("The conversation is no longer muted."),
+        "left": _("You left the conversation."),
+    }
+    return texts.get(done)
+
+
+def see_other(location: str) -> WerkzeugResponse:
+    """After a form: the browser GETs the page, so a reload does not post again."""
+    return redirect(location, 303)
+
+
 def build_blueprint(runtime: Runtime) -> Blueprint:
     web = WebContext(runtime)
     site = web.site
@@ -80,22 +101,52 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
         page = await conversations.list_for(account, PageRequest(limit=40))
         return list(page.items)
 
+    async def sent_notices(account: Account, conversation_id: int, post_id: int) -> list[str]:
+        """The participants the viewer's message ``post_id`` in this conversation will not
+        reach, as sentences (``?sent=`` after sending); nothing for anyone else's message."""
+        post = await Post.get_or_none(
+            id=post_id, author_id=account.id, visibility="direct", deleted_at=None
+        )
+        if post is None:
+            return []
+        view = await conversations.find_for_post(account, post)
+        if view is None or view.conversation.id != conversation_id:
+            return []
+        return undelivered_notices(await conversations.undelivered(site, account, post), site)
+
     async def conversation_page(
-        account: Account, conversation_id: int, status: int = 200, **extra: Any
+        account: Account,
+        conversation_id: int,
+        status: int = 200,
+        before: int | None = None,
+        **extra: Any,
     ) -> Page:
         try:
-            view = await conversations.mark_read(account, conversation_id)
-            shown = await conversations.messages(account, conversation_id, limit=MESSAGES_SHOWN)
+            # An older page leaves the read marker alone: the newest messages are not on it.
+            if before is None:
+                view = await conversations.mark_read(account, conversation_id)
+            else:
+                view = await conversations.get_for(account, conversation_id)
+            # One more than shown: whether an "Older messages" link leads anywhere.
+            shown = await conversations.messages(
+                account, conversation_id, before_id=before, limit=MESSAGES_SHOWN + 1
+            )
+            present = {a.id for a in await conversations.participants(conversation_id)}
         except NotFound:
             abort(404)
+        has_older = len(shown) > MESSAGES_SHOWN
+        shown = shown[-MESSAGES_SHOWN:]
+        older_before = shown[0].id if has_older else None
         return await web.render("chat_conversation.html", status, view=view, messages=shown,
+                                before=before, older_before=older_before, present=present,
                                 title=_("Chat"), **extra)  # fmt: skip
 
     @bp.get("/chat")
     async def chat_list() -> Page:
         account = web.require_viewer()
         views = await list_views(account)
-        return await web.render("chat_list.html", views=views, title=_("Chat"))
+        return await web.render("chat_list.html", views=views, title=_("Chat"),
+                                done=confirmation(request.args.get("done", "")))  # fmt: skip
 
     @bp.post("/chat")
     async def chat_start() -> Page:
@@ -138,20 +189,28 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
         view = await conversations.find_for_post(account, post)
         if view is None:  # pragma: no cover - the author is always a member
             abort(404)
-        return await after_sending(account, view.conversation.id, post)
+        return sent(view.conversation.id, post)
 
-    async def after_sending(account: Account, conversation_id: int, post: Post) -> Page:
-        missing = await conversations.undelivered(site, account, post)
-        if not missing:
-            return redirect(url_for("chat.chat_conversation", conversation_id=conversation_id))
-        # Shown at once on the page that answers the form: the sender must see it.
-        notices = undelivered_notices(missing, site)
-        return await conversation_page(account, conversation_id, notices=notices)
+    def sent(conversation_id: int, post: Post) -> WerkzeugResponse:
+        # The page the redirect leads to names whoever the policy keeps the message from.
+        return see_other(
+            url_for("chat.chat_conversation", conversation_id=conversation_id, sent=post.id)
+        )
 
     @bp.get("/chat/<int:conversation_id>")
     async def chat_conversation(conversation_id: int) -> Page:
         account = web.require_viewer()
-        return await conversation_page(account, conversation_id)
+        sent_id = request.args.get("sent", type=int)
+        notices = await sent_notices(account, conversation_id, sent_id) if sent_id else []
+        added = request.args.get("added", type=int)
+        return await conversation_page(
+            account,
+            conversation_id,
+            before=request.args.get("before", type=int),
+            notices=notices,
+            added=added,
+            done=confirmation(request.args.get("done", "")),
+        )
 
     @bp.post("/chat/<int:conversation_id>")
     async def chat_send(conversation_id: int) -> Page:
@@ -170,7 +229,92 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
             return await conversation_page(account, conversation_id, 422,
                                            error=service_message(exc.message),
                                            text=text)  # fmt: skip
-        return await after_sending(account, conversation_id, post)
+        return sent(conversation_id, post)
+
+    @bp.post("/chat/<int:conversation_id>/participants")
+    async def chat_add_participant(conversation_id: int) -> Page:
+        account = web.require_viewer()
+        await web.check_csrf()
+        raw = (await request.form).get("handle", "").strip()
+        try:
+            # Members only: nobody else may make this node look handles up.
+            await conversations.get_for(account, conversation_id)
+        except NotFound:
+            abort(404)
+        present = {a.id for a in await conversations.participants(conversation_id)}
+        handle = parse_handle(raw)
+        # Remote handles are looked up (and fetched) as when starting a conversation.
+        person: Account | None = None
+        if handle is not None:
+            person = (await posts.resolve_handles(site, [handle])).get(handle)
+        error = None
+        if not raw:
+            error = _("Name at least one colleague (name or name@node).")
+        elif handle is None:
+            error = _("Not a handle: %(handles)s", handles=raw)
+        elif person is None:
+            error = _("Nobody found for %(handles)s", handles=raw)
+        elif person.id in present:
+            error = _("%(handle)s already takes part in this conversation.", handle=raw)
+        else:
+            try:
+                await conversations.add_participant(account, conversation_id, person)
+            except NotFound:
+                abort(404)
+            except FedwallError as exc:
+                error = service_message(exc.message)
+        if error is not None or person is None:
+            return await conversation_page(account, conversation_id, 422,
+                                           error=error, handle=raw)  # fmt: skip
+        return see_other(url_for("chat.chat_conversation", conversation_id=conversation_id,
+                                 added=person.id))  # fmt: skip
+
+    @bp.post("/chat/<int:conversation_id>/mute")
+    async def chat_mute(conversation_id: int) -> Page:
+        account = web.require_viewer()
+        await web.check_csrf()
+        muted = (await request.form).get("muted") == "yes"
+        try:
+            await conversations.set_muted(account, conversation_id, muted)
+        except NotFound:
+            abort(404)
+        except FedwallError as exc:
+            return await conversation_page(account, conversation_id, 422,
+                                           error=service_message(exc.message))  # fmt: skip
+        done = "muted" if muted else "unmuted"
+        return see_other(
+            url_for("chat.chat_conversation", conversation_id=conversation_id, done=done)
+        )
+
+    @bp.get("/chat/<int:conversation_id>/leave")
+    async def chat_leave_confirm(conversation_id: int) -> Page:
+        """Leaving cannot be undone from this side: a page asks first (no script needed)."""
+        account = web.require_viewer()
+        try:
+            view = await conversations.get_for(account, conversation_id)
+        except NotFound:
+            abort(404)
+        present = {a.id for a in await conversations.participants(conversation_id)}
+        others = [a for a in view.others if a.id in present]
+        return await web.render("chat_leave.html", view=view, others=others,
+                                title=_("Leave the conversation"))  # fmt: skip
+
+    @bp.post("/chat/<int:conversation_id>/leave")
+    async def chat_leave(conversation_id: int) -> Page:
+        account = web.require_viewer()
+        await web.check_csrf()
+        if (await request.form).get("confirm") != "yes":
+            return see_other(url_for("chat.chat_leave_confirm", conversation_id=conversation_id))
+        try:
+            await conversations.leave(account, conversation_id)
+        except NotFound:
+            abort(404)
+        except FedwallError as exc:
+            view = await conversations.get_for(account, conversation_id)
+            return await web.render("chat_leave.html", 422, view=view, others=view.others,
+                                    title=_("Leave the conversation"),
+                                    error=service_message(exc.message))  # fmt: skip
+        return see_other(url_for("chat.chat_list", done="left"))
 
     def fragment(body: str) -> Response:
         response = Response(body, mimetype="text/html")

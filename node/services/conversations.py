@@ -373,7 +373,11 @@ async def messages(
     viewer: Account, conversation_id: int, *, before_id: int | None = None, limit: int = 20
 ) -> list[Post]:
     """The messages of the conversation the viewer took part in, in conversation order
-    (oldest first): the ``limit`` last ones, or the last ones before message ``before_id``."""
+    (oldest first): the ``limit`` last ones, or the last ones before message ``before_id``.
+
+    A ``before_id`` that is not (or no longer) among them, say a message deleted since
+    the previous page was shown, still pages back: to the messages with lower ids.
+    Only the :data:`MAX_MESSAGES` newest messages are reached this way."""
     member = await _membership(viewer, conversation_id)
     conversation = await Conversation.get(id=conversation_id)
     rows = (
@@ -391,8 +395,8 @@ async def messages(
     )
     ordered = conversation_order(rows)
     if before_id is not None:
-        cut = next((i for i, p in enumerate(ordered) if p.id == before_id), len(ordered))
-        ordered = ordered[:cut]
+        cut = next((i for i, p in enumerate(ordered) if p.id == before_id), None)
+        ordered = [p for p in ordered if p.id < before_id] if cut is None else ordered[:cut]
     return ordered[-limit:] if limit > 0 else []
 
 

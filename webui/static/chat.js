@@ -2,6 +2,7 @@
 // one of the viewer's conversations) as "fedwall:conversation" DOM events. An open
 // conversation fetches the new message, rendered and checked by the server, and appends
 // it; the conversation list is fetched again; the Chat badge counts unread messages.
+// An older page of a conversation has no data-live-chat: nothing is appended there.
 // No inline script: the CSP forbids it.
 (function () {
   "use strict";
@@ -10,6 +11,25 @@
   var messages = document.querySelector("[data-live-chat]");
   var list = document.querySelector("[data-live-chat-list]");
   var status = document.getElementById("live-status");
+
+  // A form's outcome (?sent=, ?done=, ?added= after its redirect) is shown once: the
+  // address loses them, so a reload or a bookmark does not repeat the confirmation.
+  function forgetOutcome() {
+    if (window.location.pathname.indexOf("/chat") !== 0 || !window.history.replaceState) {
+      return;
+    }
+    var url = new URL(window.location.href);
+    var changed = false;
+    ["sent", "done", "added"].forEach(function (name) {
+      if (url.searchParams.has(name)) {
+        url.searchParams.delete(name);
+        changed = true;
+      }
+    });
+    if (changed) {
+      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+    }
+  }
 
   function announce(text) {
     if (status && text) {
@@ -78,6 +98,8 @@
         }
       });
   }
+
+  forgetOutcome();
 
   document.addEventListener("fedwall:conversation", function (event) {
     var data = event.detail || {};

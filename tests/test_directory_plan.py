@@ -14,6 +14,7 @@ from node.directory import (
     plan_sync,
 )
 from node.directory.apply import apply_plan, load_local_state
+from node.directory.link import MAX_EXTERNAL_ID_LENGTH
 from node.directory.plan import local_username
 from node.models import Account, Group, GroupMembership
 from node.site import Site
@@ -76,6 +77,17 @@ def test_an_entry_that_cannot_be_mapped_is_skipped_but_its_account_is_not_disabl
 
     assert plan.disable_accounts == ()
     assert "cannot be an account name" in plan.warnings[0]
+
+
+def test_stable_id_longer_than_its_column_is_skipped() -> None:
+    fits = DirectoryUser("uid=ada,ou=people", "a" * MAX_EXTERNAL_ID_LENGTH, "ada")
+    too_long = DirectoryUser("uid=bob,ou=people", "b" * (MAX_EXTERNAL_ID_LENGTH + 1), "bob")
+
+    plan = plan_sync(DirectorySnapshot(users=(fits, too_long), groups=None), LocalState())
+
+    assert MAX_EXTERNAL_ID_LENGTH == 255
+    assert [c.username for c in plan.create_accounts] == ["ada"]
+    assert plan.warnings == ("uid=bob,ou=people: stable id longer than 255; skipped",)
 
 
 def test_renamed_entry_keeps_its_account_name() -> None:
@@ -160,12 +172,40 @@ async def test_groups_that_swap_names_are_renamed_in_one_sync(db: Database, site
     assert names == {"g1": "blue", "g2": "red"}
 
 
+async def test_local_state_reads_the_link_from_the_account_columns(
+    db: Database, site: Site
+) -> None:
+    await make_user(site, "bob")
+    ada = await make_user(site, "ada")
+    await Account.filter(id=ada.id).update(
+        directory_id="id-ada", directory_left=True, password_hash=None
+    )
+
+    local = await load_local_state()
+
+    links = {a.username: a.link for a in local.accounts}
+    assert links == {"ada": AccountLink("id-ada", left=True), "bob": None}
+
+
+async def test_created_account_holds_a_stable_id_as_long_as_the_column_and_no_password(
+    db: Database, site: Site
+) -> None:
+    external_id = "x" * MAX_EXTERNAL_ID_LENGTH
+    user = DirectoryUser("uid=ada,ou=people", external_id, "ada")
+    plan = plan_sync(DirectorySnapshot(users=(user,), groups=None), await load_local_state())
+
+    await apply_plan(plan, site, {"ada": reused_key_pair()})
+
+    ada = await Account.get(username="ada")
+    assert (ada.directory_id, ada.directory_left, ada.password_hash) == (external_id, False, None)
+
+
 async def test_email_addresses_can_move_between_accounts_in_one_sync(
     db: Database, site: Site
 ) -> None:
     for name, email in (("ann", "a@example.com"), ("ben", "b@example.com")):
         account = await make_user(site, name, email=email)
-        await Account.filter(id=account.id).update(password_hash=AccountLink(f"id-{name}").marker)
+        await Account.filter(id=account.id).update(directory_id=f"id-{name}", password_hash=None)
     snapshot = DirectorySnapshot(
         users=(person("ann", email="b@example.com"), person("ben", email="a@example.com")),
         groups=None,

@@ -12,8 +12,10 @@ import pytest
 from node.config import Settings
 from node.db import Database
 from node.directory import sync_directory
-from node.errors import AuthenticationFailed
-from node.services.accounts import authenticate, set_disabled
+from node.errors import AuthenticationFailed, ValidationError
+from node.models import Account
+from node.passwords import hash_password
+from node.services.accounts import authenticate, change_password, set_disabled
 from node.site import Site
 from tests.conftest import make_user
 from tests.ldap.fixtures import directory, directory_settings, reused_key_pair, slapd
@@ -96,6 +98,49 @@ async def test_person_who_left_cannot_sign_in(synced: Slapd, tmp_path: Path, sit
 
     with pytest.raises(AuthenticationFailed, match=WRONG):
         await authenticate("ken", "ken-pass-1", settings)
+
+
+async def test_account_that_left_cannot_sign_in_even_if_an_admin_enabled_it(
+    synced: Slapd, tmp_path: Path
+) -> None:
+    """Whether the entry is still readable or not: the node's word that it left counts."""
+    settings = node_settings(tmp_path, synced, "both")
+    await Account.filter(username="ada").update(directory_left=True, disabled=False)
+
+    with pytest.raises(AuthenticationFailed, match=WRONG):
+        await authenticate("ada", "ada-pass-1", settings)
+
+
+@pytest.mark.parametrize("auth_source", ["directory", "both"])
+async def test_directory_account_with_a_local_hash_signs_in_only_against_the_directory(
+    synced: Slapd, tmp_path: Path, auth_source: str
+) -> None:
+    settings = node_settings(tmp_path, synced, auth_source)
+    await Account.filter(username="ada").update(password_hash=hash_password("local-pass-1"))
+
+    with pytest.raises(AuthenticationFailed, match=WRONG):
+        await authenticate("ada", "local-pass-1", settings)
+    assert (await authenticate("ada", "ada-pass-1", settings)).username == "ada"
+
+
+@pytest.mark.parametrize("auth_source", ["local", "both"])
+@pytest.mark.parametrize("password", ["", "password123"])
+async def test_account_with_neither_password_nor_directory_link_cannot_sign_in(
+    synced: Slapd, tmp_path: Path, auth_source: str, password: str
+) -> None:
+    settings = node_settings(tmp_path, synced, auth_source)
+    await Account.filter(username="bob").update(password_hash=None)
+
+    with pytest.raises(AuthenticationFailed, match=WRONG):
+        await authenticate("bob", password, settings)
+
+
+async def test_directory_account_cannot_change_its_password_on_the_node(synced: Slapd) -> None:
+    ada = await Account.get(username="ada")
+
+    with pytest.raises(ValidationError, match="the directory's password: change it there"):
+        await change_password(ada, "ada-pass-1", "new-pass-123")
+    assert (await Account.get(username="ada")).password_hash is None
 
 
 async def test_person_moved_out_of_the_user_base_cannot_sign_in_before_the_next_sync(

@@ -25,7 +25,6 @@ from node.directory import (
     DirectoryUnavailable,
     SyncPlan,
     UnsafeSyncError,
-    parse_link,
     read_status,
     run_recorded_sync,
     sync_directory,
@@ -140,9 +139,9 @@ async def test_synced_accounts_have_no_local_password_only_a_link(
     await sync(settings, site)
 
     ada = await Account.get(username="ada")
-    link = parse_link(ada.password_hash)
-    assert link is not None and not link.left
-    assert len(link.external_id) == 36  # an entryUUID
+    assert ada.password_hash is None
+    assert ada.directory_id is not None and len(ada.directory_id) == 36  # an entryUUID
+    assert not ada.directory_left
 
 
 async def test_second_sync_of_an_unchanged_directory_changes_nothing(
@@ -201,9 +200,10 @@ async def test_person_who_left_is_disabled_and_keeps_their_posts(
 
     plan = await sync(settings, site)
 
-    ken = await Account.get(username="ken")
-    assert ken.disabled
-    assert await Post.filter(author_id=ken.id).count() == 1
+    left = await Account.get(username="ken")
+    assert left.disabled and left.directory_left
+    assert (left.directory_id, left.password_hash) == (ken.directory_id, None)
+    assert await Post.filter(author_id=left.id).count() == 1
     assert [d.username for d in plan.disable_accounts] == ["ken"]
     assert "ken" not in await members("engineering")
     assert await usernames(disabled=False) == SEEDED - {"ken"}
@@ -218,7 +218,8 @@ async def test_person_moved_out_of_the_base_and_back_is_enabled_again(
         "deleteoldrdn: 1\nnewsuperior: ou=system,dc=example,dc=com\n"
     )
     await sync(settings, site)
-    assert (await Account.get(username="ken")).disabled
+    gone = await Account.get(username="ken")
+    assert gone.disabled and gone.directory_left
     directory.modify(
         "dn: uid=ken,ou=system,dc=example,dc=com\nchangetype: modrdn\nnewrdn: uid=ken\n"
         "deleteoldrdn: 1\nnewsuperior: ou=people,dc=example,dc=com\n"
@@ -226,7 +227,9 @@ async def test_person_moved_out_of_the_base_and_back_is_enabled_again(
 
     plan = await sync(settings, site)
 
-    assert not (await Account.get(username="ken")).disabled
+    ken = await Account.get(username="ken")
+    assert not ken.disabled and not ken.directory_left
+    assert ken.directory_id == gone.directory_id
     assert "enable account ken: back in the directory" in plan.lines()
 
 
@@ -284,7 +287,8 @@ async def test_adopt_local_links_the_existing_account(
 
     ada = await Account.get(username="ada")
     assert ada.id == local_ada.id
-    assert parse_link(ada.password_hash) is not None
+    assert ada.directory_id is not None and not ada.directory_left
+    assert ada.password_hash is None  # the local password stops working
     assert ada.display_name == "Ada Lovelace"
     assert [link.username for link in plan.link_accounts] == ["ada"]
 
@@ -295,7 +299,8 @@ async def test_local_accounts_are_left_alone(db: Database, site: Site, settings:
     await sync(settings, site)
 
     admin = await Account.get(username="admin")
-    assert not admin.disabled and parse_link(admin.password_hash) is None
+    assert not admin.disabled and admin.directory_id is None
+    assert admin.password_hash is not None
 
 
 # ---------------------------------------------------------------- groups

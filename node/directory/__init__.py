@@ -16,7 +16,7 @@ from node.directory.errors import (
     SyncConflict,
     UnsafeSyncError,
 )
-from node.directory.link import AccountLink, parse_link
+from node.directory.link import AccountLink
 from node.directory.plan import LocalAccount, LocalGroup, LocalState, SyncPlan, plan_sync
 from node.directory.progress import ProgressBar
 from node.directory.snapshot import DirectoryGroup, DirectorySnapshot, DirectoryUser
@@ -52,7 +52,6 @@ __all__ = [
     "SyncResult",
     "SyncStatus",
     "UnsafeSyncError",
-    "parse_link",
     "plan_sync",
     "read_status",
     "register",

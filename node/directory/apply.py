@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from tortoise.transactions import in_transaction
 
-from node.directory.link import AccountLink, parse_link
+from node.directory.link import AccountLink
 from node.directory.plan import GROUP_SOURCE, LocalAccount, LocalGroup, LocalState, SyncPlan
 from node.models import Account, Group, GroupMembership
 from node.services.accounts import create_local_account
@@ -22,7 +22,14 @@ Progress = Callable[[str, int, int | None], None]
 async def load_local_state() -> LocalState:
     """Local person accounts, all groups and their members, as the planner sees them."""
     rows = await Account.filter(domain="", actor_type="Person").values(
-        "id", "username", "email", "display_name", "profile_fields", "disabled", "password_hash"
+        "id",
+        "username",
+        "email",
+        "display_name",
+        "profile_fields",
+        "disabled",
+        "directory_id",
+        "directory_left",
     )
     accounts = tuple(
         LocalAccount(
@@ -35,7 +42,7 @@ async def load_local_state() -> LocalState:
                 for f in (row["profile_fields"] or [])
             ),
             disabled=row["disabled"],
-            link=parse_link(row["password_hash"]),
+            link=AccountLink.of(row["directory_id"], row["directory_left"]),
         )
         for row in rows
     )
@@ -85,18 +92,15 @@ async def apply_plan(
             await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [_SYNC_LOCK])
 
         for disable in plan.disable_accounts:
-            await Account.filter(id=disable.account_id).update(
-                disabled=True, password_hash=AccountLink(disable.external_id, left=True).marker
-            )
+            await Account.filter(id=disable.account_id).update(disabled=True, directory_left=True)
             step()
         for enable in plan.enable_accounts:
-            await Account.filter(id=enable.account_id).update(
-                disabled=False, password_hash=AccountLink(enable.external_id).marker
-            )
+            await Account.filter(id=enable.account_id).update(disabled=False, directory_left=False)
             step()
         for link in plan.link_accounts:
+            # From now on the account signs in with the directory's password only.
             await Account.filter(id=link.account_id).update(
-                password_hash=AccountLink(link.external_id).marker
+                directory_id=link.external_id, directory_left=False, password_hash=None
             )
             step()
         # Addresses can move between accounts in one sync: free them all first.
@@ -122,7 +126,7 @@ async def apply_plan(
                 key_pair=key_pairs[create.username],
             )
             await Account.filter(id=account.id).update(
-                password_hash=AccountLink(create.external_id).marker,
+                directory_id=create.external_id,
                 profile_fields=_fields(create.values.profile_fields),
             )
             step()

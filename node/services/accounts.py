@@ -153,7 +153,8 @@ async def authenticate(login: str, password: str, settings: Settings | None = No
     without settings) the node's own, ``directory`` only the directory's (an LDAP
     bind) and only for accounts the directory manages, ``both`` the directory's for
     directory accounts and the node's for the others. A directory account never
-    signs in with a local password, and on a directory-only node no account does.
+    signs in with a local password, and on a directory-only node no account does;
+    an account with neither a password nor a directory link cannot sign in at all.
     """
     auth_source = settings.auth_source if settings is not None else "local"
     login = login.strip().lower()
@@ -164,20 +165,19 @@ async def authenticate(login: str, password: str, settings: Settings | None = No
     if account is None:
         verify_password(None, password)
         raise AuthenticationFailed("wrong username or password")
-    # Imported here: node.directory builds on this module.
-    from node.directory.link import parse_link
-
-    link = parse_link(account.password_hash)
-    if link is not None and auth_source != "local":
+    if account.directory_id is not None and auth_source != "local":
         assert settings is not None
+        # Imported here: node.directory builds on this module.
         from node.directory.signin import check_directory_password
 
-        if link.left or not await check_directory_password(settings, link.external_id, password):
+        if account.directory_left or not await check_directory_password(
+            settings, account.directory_id, password
+        ):
             raise AuthenticationFailed("wrong username or password")
         if account.disabled:
             raise AuthenticationFailed("this account is disabled")
         return account
-    if link is not None or auth_source == "directory":
+    if account.directory_id is not None or account.directory_left or auth_source == "directory":
         # No local password may be used: spend the same effort, then refuse.
         verify_password(None, password)
         raise AuthenticationFailed("wrong username or password")
@@ -192,6 +192,9 @@ async def authenticate(login: str, password: str, settings: Settings | None = No
 
 
 async def change_password(account: Account, current: str, new: str) -> None:
+    """Replace the local password. Directory accounts have none: the directory keeps theirs."""
+    if account.directory_id is not None:
+        raise ValidationError("this account uses the directory's password: change it there")
     if not verify_password(account.password_hash, current):
         raise AuthenticationFailed("the current password is wrong")
     _check_password(new)

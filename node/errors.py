@@ -2,18 +2,28 @@
 
 Every error a person or a peer can cause is a subclass of :class:`FedwallError`
 with a message that can be shown as it is: the CLI prints it on one line, the
-web UI and the client API turn it into a response.
+web UI and the client API turn it into a response. Errors that can reach a page
+are raised with a template marked :func:`~node.translatable.translatable` and its
+parameters, so the page can show them in the reader's language.
 """
 
 from __future__ import annotations
 
 
 class FedwallError(Exception):
-    """Base class for errors that carry a message meant for people."""
+    """Base class for errors that carry a message meant for people.
 
-    def __init__(self, message: str) -> None:
+    ``FedwallError(template, **params)``: ``message`` is the English text,
+    ``template.format(**params)`` (the template as it is without parameters);
+    ``template`` and ``params`` are kept for translation.
+    """
+
+    def __init__(self, template: str, **params: object) -> None:
+        message = template.format(**params) if params else template
         super().__init__(message)
         self.message = message
+        self.template = template
+        self.params = params
 
 
 class ConfigError(FedwallError):

@@ -1,7 +1,8 @@
 """Maintain the pages' gettext catalogs (needs Babel, a development dependency).
 
 ``python -m webui.catalogs update`` extracts every translatable string from the
-templates and the Python code and merges it into each language's ``.po``
+templates and the Python code (the pages', and the node's policy reasons and service
+errors, marked with ``translatable``) and merges it into each language's ``.po``
 (new strings arrive untranslated, vanished ones become obsolete);
 ``python -m webui.catalogs compile`` writes the ``.mo`` files the pages read;
 ``python -m webui.catalogs check`` fails when a string lacks a translation or a
@@ -26,9 +27,12 @@ from babel.messages.pofile import read_po, write_po
 from webui.i18n import DEFAULT_LANGUAGE, DOMAIN, LANGUAGES, TRANSLATIONS_DIR
 
 WEBUI_DIR = Path(__file__).parent
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy": None, "translatable": None}
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n"}
+# Where the node writes texts the pages show: policy reasons and the services' errors.
+NODE_SOURCES = ("node/policy", "node/services")
+NODE_METHODS = [("**.py", "python")]
 
 
 def extract() -> Catalog:
@@ -43,6 +47,13 @@ def extract() -> Catalog:
     for filename, lineno, message, comments, context in found:
         catalog.add(message, locations=[(filename, lineno)], auto_comments=comments,
                     context=context)  # fmt: skip
+    for source in NODE_SOURCES:
+        found = extract_from_dir(
+            WEBUI_DIR.parent / source, method_map=NODE_METHODS, keywords=KEYWORDS
+        )
+        for filename, lineno, message, comments, context in found:
+            catalog.add(message, locations=[(f"{source}/{filename}", lineno)],
+                        auto_comments=comments, context=context)  # fmt: skip
     return catalog
 
 

@@ -33,7 +33,7 @@ from node.services.pagination import PageRequest
 from node.site import Site
 from webui.context import WebContext, chat_unread
 from webui.i18n import gettext as _
-from webui.i18n import ngettext, service_message
+from webui.i18n import ngettext, reason_text, service_message
 from webui.profiles import parse_handle
 
 Page = str | Response | WerkzeugResponse | tuple[str, int]
@@ -52,7 +52,8 @@ def undelivered_notices(missing: list[Undelivered], site: Site) -> list[str]:
     notices = []
     for item in missing:
         handle = accounts.handle_of(item.account, site)
-        reason = "; ".join(item.reasons) or _("refused by the policy")
+        reasons = [reason_text(r) for r in item.details] if item.details else item.reasons
+        reason = "; ".join(reasons) or _("refused by the policy")
         if item.outcome == "hold":
             notices.append(
                 _(
@@ -181,7 +182,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
             try:
                 post = await conversations.start(site, account, handles, text)
             except FedwallError as exc:
-                error = service_message(exc.message)
+                error = service_message(exc)
         if post is None:
             views = await list_views(account)
             return await web.render("chat_list.html", 422, views=views, title=_("Chat"),
@@ -227,7 +228,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
             abort(404)
         except FedwallError as exc:
             return await conversation_page(account, conversation_id, 422,
-                                           error=service_message(exc.message),
+                                           error=service_message(exc),
                                            text=text)  # fmt: skip
         return sent(conversation_id, post)
 
@@ -262,7 +263,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
             except NotFound:
                 abort(404)
             except FedwallError as exc:
-                error = service_message(exc.message)
+                error = service_message(exc)
         if error is not None or person is None:
             return await conversation_page(account, conversation_id, 422,
                                            error=error, handle=raw)  # fmt: skip
@@ -280,7 +281,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
             abort(404)
         except FedwallError as exc:
             return await conversation_page(account, conversation_id, 422,
-                                           error=service_message(exc.message))  # fmt: skip
+                                           error=service_message(exc))  # fmt: skip
         done = "muted" if muted else "unmuted"
         return see_other(
             url_for("chat.chat_conversation", conversation_id=conversation_id, done=done)
@@ -313,7 +314,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
             view = await conversations.get_for(account, conversation_id)
             return await web.render("chat_leave.html", 422, view=view, others=view.others,
                                     title=_("Leave the conversation"),
-                                    error=service_message(exc.message))  # fmt: skip
+                                    error=service_message(exc))  # fmt: skip
         return see_other(url_for("chat.chat_list", done="left"))
 
     def fragment(body: str) -> Response:

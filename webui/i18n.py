@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext as gettext_module
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from quart import Quart, g, has_request_context, request
+
+from node.errors import FedwallError
+from node.policy.decision import Reason, reason_line
+from node.translatable import Params, params_from_json
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 DOMAIN = "messages"
@@ -106,23 +110,6 @@ VISIBILITY_NAMES = {
     "followers": lazy("Followers"),
     "direct": lazy("Mentioned people only"),
 }
-# Reasons the services give that the pages show; others are shown as the service wrote them.
-SERVICE_MESSAGES = (
-    lazy("wrong username or password"),
-    lazy("this account is disabled"),
-    lazy("the current password is wrong"),
-    lazy("a post needs text or an attachment"),
-    lazy("you cannot follow yourself"),
-    lazy("post not found"),
-    lazy("account not found"),
-    lazy("only the author may edit this post"),
-    lazy("only the author or an admin may delete this post"),
-    lazy("at most 8 profile fields"),
-    lazy("password too short: at least 8 characters"),
-    lazy("display name too long: at most 100 characters"),
-    lazy("bio too long: at most 2000 characters"),
-    lazy("no pending follow request from this account"),
-)
 
 
 def label_name(label: str) -> str:
@@ -135,9 +122,44 @@ def visibility_name(visibility: str) -> str:
     return gettext(known) if known else visibility
 
 
-def service_message(message: str) -> str:
-    """A service's reason in the page's language when the catalog knows it."""
-    return gettext(message) if message in SERVICE_MESSAGES else message
+def _translate_template(template: str) -> str:
+    # gettext("") is the catalog's header, never a translation of an empty text.
+    return _raw_gettext(template) if template else template
+
+
+def service_message(error: FedwallError) -> str:
+    """A service's error in the page's language: its template translated, then filled in.
+
+    Templates the catalog does not know (e.g. policy-file problems) stay in English.
+    """
+    text = _translate_template(error.template)
+    if not error.params:
+        return text
+    try:
+        return text.format(**error.params)
+    except (KeyError, IndexError, ValueError):
+        # A translation naming a placeholder the template lacks: the English is still right.
+        return error.message
+
+
+def reason_text(reason: Reason | Mapping[str, Any]) -> str:
+    """A policy reason in the page's language, from a :class:`Reason` or a stored copy (an
+    audit entry's or a review item's dict); a copy stored without templates is shown as
+    its English ``message``."""
+    params: Params | None
+    if isinstance(reason, Reason):
+        verdict, template, params = reason.verdict_template, reason.template, reason.params
+        message = reason.message
+    else:
+        verdict, template = reason.get("verdict"), reason.get("template")
+        params = params_from_json(reason.get("params"))
+        message = str(reason.get("message") or "")
+    if not isinstance(verdict, str) or not isinstance(template, str) or params is None:
+        return message
+    try:
+        return reason_line(verdict, template, params, _translate_template)
+    except (KeyError, IndexError, ValueError):
+        return message
 
 
 def ago(moment: dt.datetime, now: dt.datetime | None = None) -> str:
@@ -163,5 +185,6 @@ def install(app: Quart) -> None:
     env.filters["label_name"] = label_name
     env.filters["visibility_name"] = visibility_name
     env.filters["ago"] = ago
+    env.filters["reason_text"] = reason_text
     env.globals["current_language"] = current_language
     env.globals["languages"] = LANGUAGES

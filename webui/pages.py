@@ -126,7 +126,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
                 )
             except AuthenticationFailed as exc:
                 web.limiter.failed(key)
-                error = service_message(exc.message)
+                error = service_message(exc)
                 status = 401
             else:
                 web.limiter.succeeded(key)
@@ -205,7 +205,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
         except FedwallError as exc:
             page = await timelines.home(account, PageRequest())
             return await web.render("timeline.html", 422, title=_("Home"), page=page,
-                                    composer=True, error=service_message(exc.message),
+                                    composer=True, error=service_message(exc),
                                     draft=draft)  # fmt: skip
         return web.back(url_for("webui.home"))
 
@@ -221,7 +221,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
         except NotFound:
             abort(404)
         except FedwallError as exc:
-            abort(422, service_message(exc.message))
+            abort(422, service_message(exc))
         return redirect(url_for("webui.post_page", post_id=post.id))
 
     @bp.post("/posts/<int:post_id>/<action>")
@@ -243,7 +243,7 @@ def build_blueprint(runtime: Runtime) -> Blueprint:
         except NotFound:
             abort(404)
         except FedwallError as exc:
-            abort(422, service_message(exc.message))
+            abort(422, service_message(exc))
         if action == "delete":
             # The thread of a deleted post is gone: never go back to it.
             referrer = request.referrer or ""

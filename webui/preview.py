@@ -36,7 +36,5 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
         try:
             result = await preview.preview_draft(web.site, account, draft)
         except FedwallError as exc:
-            return await web.render(
-                "_preview.html", state="error", error=service_message(exc.message)
-            )
+            return await web.render("_preview.html", state="error", error=service_message(exc))
         return await web.render("_preview.html", state="ready", preview=result)

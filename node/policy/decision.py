@@ -30,11 +30,22 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
 from node.policy.kinds import Direction
+from node.translatable import Params, Translate, english, params_json, render, translatable
 
 Outcome: TypeAlias = Literal["allow", "redact", "hold", "deny"]
 
 #: Outcomes from least to most restrictive; the most restrictive reason wins.
 OUTCOME_RANK: Final[Mapping[Outcome, int]] = {"allow": 0, "redact": 1, "hold": 2, "deny": 3}
+
+#: How a reason's verdict and its body make one line.
+REASON_LINE: Final = translatable("{verdict}: {reason}")
+
+
+def reason_line(verdict: str, template: str, params: Params, translate: Translate = english) -> str:
+    """A reason's line from its templates, in the language of ``translate``."""
+    return translate(REASON_LINE).format(
+        verdict=render(verdict, params, translate), reason=render(template, params, translate)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,9 @@ class Reason:
     ``effect`` is the outcome this reason asks for (``allow`` for warnings and label
     changes). ``matched`` is a masked excerpt, never a full secret. A ``dry_run``
     reason reports what a dry-run rule would have done and never counts.
+    ``message`` is the English line; ``verdict_template``, ``template`` and ``params``
+    are what it was rendered from, for pages in other languages (None for reasons
+    made without templates).
     """
 
     rule_id: str | None
@@ -53,6 +67,26 @@ class Reason:
     matched: str | None = None
     dry_run: bool = False
     effect: Outcome = "allow"
+    verdict_template: str | None = None
+    template: str | None = None
+    params: Params = ()
+
+    def text(self, translate: Translate = english) -> str:
+        """The line in the language of ``translate`` (the message when there are no templates)."""
+        if self.verdict_template is None or self.template is None:
+            return self.message
+        return reason_line(self.verdict_template, self.template, self.params, translate)
+
+    def text_fields(self) -> dict[str, object]:
+        """What a stored copy of this reason keeps to be translated later (empty without
+        templates): ``verdict``, ``template`` and ``params``."""
+        if self.verdict_template is None or self.template is None:
+            return {}
+        return {
+            "verdict": self.verdict_template,
+            "template": self.template,
+            "params": params_json(self.params),
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,35 +20,103 @@ from types import MappingProxyType
 from typing import Final
 
 from node.policy.crossing import Crossing
-from node.policy.decision import OUTCOME_RANK, Decision, Outcome, Reason
+from node.policy.decision import OUTCOME_RANK, Decision, Outcome, Reason, reason_line
 from node.policy.kinds import PROFILE_FIELD_PREFIX, kind_text
 from node.policy.matchers import MAX_SCAN_CHARS, Matcher, ScanText, Span
 from node.policy.peers import DirectionTerms
 from node.policy.rules import ContentRule, GroupRule, Scope
 from node.policy.snapshot import IndexedRule, PolicySnapshot
+from node.translatable import Text, translatable
 
 REDACTION: Final = "[redacted]"
 
+# Reasons are built from marked templates, never f-strings, so that pages can show them
+# in the reader's language (see node.translatable); ``Reason.message`` is the English.
 _VERDICT: Final[Mapping[tuple[str, str], str]] = {
-    ("outbound", "deny"): "not sent to {peer}",
-    ("outbound", "hold"): "held for review before sending to {peer}",
-    ("outbound", "redact"): "redacted in the copy for {peer}",
-    ("outbound", "allow"): "warning for {peer}",
-    ("inbound", "deny"): "not accepted from {peer}",
-    ("inbound", "hold"): "held for review before accepting from {peer}",
-    ("inbound", "redact"): "redacted in the copy accepted from {peer}",
-    ("inbound", "allow"): "warning for {peer}",
+    ("outbound", "deny"): translatable("not sent to {peer}"),
+    ("outbound", "hold"): translatable("held for review before sending to {peer}"),
+    ("outbound", "redact"): translatable("redacted in the copy for {peer}"),
+    ("outbound", "allow"): translatable("warning for {peer}"),
+    ("inbound", "deny"): translatable("not accepted from {peer}"),
+    ("inbound", "hold"): translatable("held for review before accepting from {peer}"),
+    ("inbound", "redact"): translatable("redacted in the copy accepted from {peer}"),
+    ("inbound", "allow"): translatable("warning for {peer}"),
 }
 _DRY_VERDICT: Final[Mapping[tuple[str, str], str]] = {
-    ("outbound", "deny"): "dry run: would not have been sent to {peer}",
-    ("outbound", "hold"): "dry run: would have been held for review before sending to {peer}",
-    ("outbound", "redact"): "dry run: would have been redacted in the copy for {peer}",
-    ("outbound", "allow"): "dry run: would have warned for {peer}",
-    ("inbound", "deny"): "dry run: would not have been accepted from {peer}",
-    ("inbound", "hold"): "dry run: would have been held for review before accepting from {peer}",
-    ("inbound", "redact"): "dry run: would have been redacted in the copy accepted from {peer}",
-    ("inbound", "allow"): "dry run: would have warned for {peer}",
+    ("outbound", "deny"): translatable("dry run: would not have been sent to {peer}"),
+    ("outbound", "hold"): translatable(
+        "dry run: would have been held for review before sending to {peer}"
+    ),
+    ("outbound", "redact"): translatable(
+        "dry run: would have been redacted in the copy for {peer}"
+    ),
+    ("outbound", "allow"): translatable("dry run: would have warned for {peer}"),
+    ("inbound", "deny"): translatable("dry run: would not have been accepted from {peer}"),
+    ("inbound", "hold"): translatable(
+        "dry run: would have been held for review before accepting from {peer}"
+    ),
+    ("inbound", "redact"): translatable(
+        "dry run: would have been redacted in the copy accepted from {peer}"
+    ),
+    ("inbound", "allow"): translatable("dry run: would have warned for {peer}"),
 }
+# Activity kinds as a reason names them (kind_text), and "all <kind>" for scopes.
+_KIND_WORDS: Final[Mapping[str, str]] = {
+    "posts": translatable("posts"),
+    "replies": translatable("replies"),
+    "reactions": translatable("reactions"),
+    "follows": translatable("follows"),
+    "direct_messages": translatable("direct messages"),
+    "profile_lookups": translatable("profile lookups"),
+}
+_ALL_OF_KIND: Final[Mapping[str, str]] = {
+    "posts": translatable("all posts"),
+    "replies": translatable("all replies"),
+    "reactions": translatable("all reactions"),
+    "follows": translatable("all follows"),
+    "direct_messages": translatable("all direct messages"),
+    "profile_lookups": translatable("all profile lookups"),
+}
+_NOT_IN_TERMS: Final[Mapping[str, str]] = {
+    "outbound": translatable("{kinds} are not in the outbound terms with {peer}"),
+    "inbound": translatable("{kinds} are not in the inbound terms with {peer}"),
+}
+_NO_MEDIA: Final[Mapping[str, str]] = {
+    "outbound": translatable(
+        "media not allowed (the outbound terms with {peer} exclude attachments)"
+    ),
+    "inbound": translatable(
+        "media not allowed (the inbound terms with {peer} exclude attachments)"
+    ),
+}
+_FIELD_WITHHELD: Final[Mapping[str, str]] = {
+    "outbound": translatable(
+        "profile field {name!r} withheld: not among the profile fields in the outbound terms"
+    ),
+    "inbound": translatable(
+        "profile field {name!r} withheld: not among the profile fields in the inbound terms"
+    ),
+}
+# Keyed by (direction, raised by a rule).
+_ABOVE_CLEARANCE: Final[Mapping[tuple[str, bool], str]] = {
+    ("outbound", False): translatable(
+        "label {label} is above {max_label}, the highest label {peer} accepts"
+    ),
+    ("outbound", True): translatable(
+        "label {label} (raised from {base} by rule '{rule}') is above {max_label}, "
+        "the highest label {peer} accepts"
+    ),
+    ("inbound", False): translatable(
+        "label {label} is above {max_label}, the highest label accepted from {peer}"
+    ),
+    ("inbound", True): translatable(
+        "label {label} (raised from {base} by rule '{rule}') is above {max_label}, "
+        "the highest label accepted from {peer}"
+    ),
+}
+# Joins of phrases: "label confidential and peer lab.example"; "... forbids posts by ...".
+_AND: Final = translatable("{first} and {then}")
+_THEN: Final = "{first} {then}"  # nothing to translate
 _ACTION_EFFECT: Final[Mapping[str, tuple[Outcome, str]]] = {
     "block": ("deny", "content_blocked"),
     "hold": ("hold", "content_held"),
@@ -119,19 +187,23 @@ class _Evaluation:
         self,
         effect: Outcome,
         code: str,
-        body: str,
+        body: Text,
         rule_id: str | None = None,
         field: str | None = None,
         matched: str | None = None,
         dry_run: bool = False,
-        verdict: str | None = None,
+        verdict: Text | None = None,
     ) -> None:
         if verdict is None:
             table = _DRY_VERDICT if dry_run else _VERDICT
-            verdict = table[self.crossing.direction, effect].format(peer=self.crossing.peer)
+            verdict = Text(table[self.crossing.direction, effect], (("peer", self.crossing.peer),))
+        # One namespace for both templates; where a name repeats, its value is the same.
+        params = tuple({**dict(verdict.params), **dict(body.params)}.items())
+        message = reason_line(verdict.template, body.template, params)
         self.reasons.append(
-            Reason(rule_id, code, f"{verdict}: {body}", field, matched, dry_run, effect)
-        )
+            Reason(rule_id, code, message, field, matched, dry_run, effect,
+                   verdict_template=verdict.template, template=body.template, params=params)
+        )  # fmt: skip
         if not dry_run:
             self.worst = max(self.worst, OUTCOME_RANK[effect])
 
@@ -168,7 +240,12 @@ class _Evaluation:
             self.add(
                 "hold",
                 "too_long_to_scan",
-                f"{name} is longer than {MAX_SCAN_CHARS} characters, too long to scan completely",
+                Text(
+                    translatable(
+                        "{field} is longer than {limit} characters, too long to scan completely"
+                    ),
+                    (("field", name), ("limit", str(MAX_SCAN_CHARS))),
+                ),
                 field=name,
             )
         outcome: Outcome = ("allow", "redact", "hold", "deny")[self.worst]
@@ -197,28 +274,47 @@ class _Evaluation:
         agreements = snapshot.agreements_for(crossing.peer_patterns)
         for agreement in agreements:
             if agreement.status == "blocked":
-                note = f" ({agreement.note})" if agreement.note else ""
-                self.add("deny", "peer_blocked", f"{agreement.domain} is blocked{note}")
+                if agreement.note:
+                    body = Text(
+                        translatable("{domain} is blocked ({note})"),
+                        (("domain", agreement.domain), ("note", agreement.note)),
+                    )
+                else:
+                    body = Text(
+                        translatable("{domain} is blocked"), (("domain", agreement.domain),)
+                    )
+                self.add("deny", "peer_blocked", body)
                 return None
         if not agreements:
             if snapshot.federation_mode == "allowlist":
                 self.add(
                     "deny",
                     "peer_not_allowlisted",
-                    f"{crossing.peer} is not on this node's allowlist",
+                    Text(
+                        translatable("{peer} is not on this node's allowlist"),
+                        (("peer", crossing.peer),),
+                    ),
                 )
                 return None
             return snapshot._index.unlisted[crossing.direction]
         agreement = agreements[0]
         if agreement.status == "pending":
             self.add(
-                "deny", "peer_pending", f"the agreement with {agreement.domain} is still pending"
+                "deny",
+                "peer_pending",
+                Text(
+                    translatable("the agreement with {domain} is still pending"),
+                    (("domain", agreement.domain),),
+                ),
             )
         elif agreement.expires is not None and crossing.now >= agreement.expires:
             self.add(
                 "deny",
                 "agreement_expired",
-                f"the agreement with {agreement.domain} expired on {agreement.expires.isoformat()}",
+                Text(
+                    translatable("the agreement with {domain} expired on {expires}"),
+                    (("domain", agreement.domain), ("expires", agreement.expires.isoformat())),
+                ),
             )
         return agreement.terms(crossing.direction)
 
@@ -228,15 +324,16 @@ class _Evaluation:
             self.add(
                 "deny",
                 "kind_not_allowed",
-                f"{kind_text(crossing.kind)} are not in the {crossing.direction} terms "
-                f"with {crossing.peer}",
+                Text(
+                    _NOT_IN_TERMS[crossing.direction],
+                    (("kinds", _kinds(crossing.kind)), ("peer", crossing.peer)),
+                ),
             )
         if crossing.has_media and not terms.media:
             self.add(
                 "deny",
                 "media_not_allowed",
-                f"media not allowed (the {crossing.direction} terms with {crossing.peer} "
-                "exclude attachments)",
+                Text(_NO_MEDIA[crossing.direction], (("peer", crossing.peer),)),
             )
         kept: dict[str, str] = {}
         for name, text in crossing.fields.items():
@@ -247,8 +344,10 @@ class _Evaluation:
                 self.add(
                     "redact",
                     "profile_field_withheld",
-                    f"profile field {name[len(PROFILE_FIELD_PREFIX) :]!r} withheld: not among "
-                    f"the profile fields in the {crossing.direction} terms",
+                    Text(
+                        _FIELD_WITHHELD[crossing.direction],
+                        (("name", name[len(PROFILE_FIELD_PREFIX) :]),),
+                    ),
                     field=name,
                 )
             else:
@@ -275,7 +374,10 @@ class _Evaluation:
             self.add(
                 "deny",
                 "unknown_label",
-                f"label {base!r} is not one of this node's labels ({', '.join(scale.names)})",
+                Text(
+                    translatable("label {label!r} is not one of this node's labels ({labels})"),
+                    (("label", base), ("labels", ", ".join(scale.names))),
+                ),
             )
             return base
         self.seen = {base}
@@ -326,16 +428,17 @@ class _Evaluation:
         labels = self.snapshot.labels
         if labels.rank(label) <= labels.rank(terms.max_label):
             return
-        accepts = (
-            f"the highest label {crossing.peer} accepts"
-            if crossing.direction == "outbound"
-            else f"the highest label accepted from {crossing.peer}"
+        params: tuple[tuple[str, str], ...] = (
+            ("label", label),
+            ("max_label", terms.max_label),
+            ("peer", crossing.peer),
         )
-        raised = f" (raised from {base} by rule '{raised_by.id}')" if raised_by else ""
+        if raised_by:
+            params += (("base", base), ("rule", raised_by.id))
         self.add(
             "deny",
             "label_above_clearance",
-            f"label {label}{raised} is above {terms.max_label}, {accepts}",
+            Text(_ABOVE_CLEARANCE[crossing.direction, raised_by is not None], params),
             rule_id=raised_by.id if raised_by else None,
         )
 
@@ -446,49 +549,95 @@ class _Evaluation:
         if rule.action == "label":
             verdict = self.label_verdict(rule, dry_run)
         if not hits:
-            body = f"rule '{rule.id}' matched {self.scope_text(rule.scope)}"
+            body = Text(
+                translatable("rule '{rule}' matched {scope}"),
+                (("rule", rule.id), ("scope", self.scope_text(rule.scope))),
+            )
             self.add(effect, code, body, rule_id=rule.id, dry_run=dry_run, verdict=verdict)
             return
         for name, field_hits in hits.items():
             matcher, span = field_hits[0]
             masked = matcher.mask(self.fields[name][span.start : span.end])
             more = len(field_hits) - 1
-            extra = f" and {more} more match{'es' if more > 1 else ''}" if more else ""
-            body = f"rule '{rule.id}' matched {matcher.describe(masked)}{extra} in {name}"
+            if not more:
+                template = translatable("rule '{rule}' matched {what} in {field}")
+            elif more == 1:
+                template = translatable(
+                    "rule '{rule}' matched {what} and {more} more match in {field}"
+                )
+            else:
+                template = translatable(
+                    "rule '{rule}' matched {what} and {more} more matches in {field}"
+                )
+            body = Text(
+                template,
+                (
+                    ("rule", rule.id),
+                    ("what", matcher.describe(masked)),
+                    ("more", str(more)),
+                    ("field", name),
+                ),
+            )
             self.add(effect, code, body, rule.id, name, masked, dry_run, verdict)
 
-    def label_verdict(self, rule: ContentRule, dry_run: bool) -> str:
+    def label_verdict(self, rule: ContentRule, dry_run: bool) -> Text:
         assert rule.raise_to is not None  # guaranteed by ContentRule
-        peer = self.crossing.peer
+        params: tuple[tuple[str, str], ...] = (
+            ("raised_to", rule.raise_to),
+            ("peer", self.crossing.peer),
+        )
         if not dry_run:
-            return f"label raised to {rule.raise_to} for {peer}"
-        verdict = f"dry run: label would have been raised to {rule.raise_to} for {peer}"
+            return Text(translatable("label raised to {raised_to} for {peer}"), params)
         terms, scale = self.terms, self.snapshot.labels
         if terms is not None and scale.rank(rule.raise_to) > scale.rank(terms.max_label):
-            verdict += f", above {terms.max_label}, so it would not have crossed"
-        return verdict
+            return Text(
+                translatable(
+                    "dry run: label would have been raised to {raised_to} for {peer}, "
+                    "above {max_label}, so it would not have crossed"
+                ),
+                (*params, ("max_label", terms.max_label)),
+            )
+        return Text(
+            translatable("dry run: label would have been raised to {raised_to} for {peer}"), params
+        )
 
     def matched_labels(self, scope: Scope) -> str:
         labels = self.snapshot.labels
         return ", ".join(sorted(scope.labels & self.seen, key=labels.rank))
 
-    def scope_text(self, scope: Scope) -> str:
+    def scope_text(self, scope: Scope) -> Text:
         """What a rule without matchers matched, e.g. ``label confidential``."""
         crossing = self.crossing
         parts = []
         if scope.labels:
-            parts.append(f"label {self.matched_labels(scope)}")
+            parts.append(
+                Text(translatable("label {labels}"), (("labels", self.matched_labels(scope)),))
+            )
         if scope.author_groups:
             groups = scope.author_groups & crossing.author_groups
-            parts.append(f"author group {', '.join(sorted(groups))}")
+            parts.append(
+                Text(
+                    translatable("author group {groups}"), (("groups", ", ".join(sorted(groups))),)
+                )
+            )
         if scope.recipient_groups:
             groups = scope.recipient_groups.intersection(
                 {g for r in crossing.recipients for g in r.groups}
             )
-            parts.append(f"recipient group {', '.join(sorted(groups))}")
+            parts.append(
+                Text(
+                    translatable("recipient group {groups}"),
+                    (("groups", ", ".join(sorted(groups))),),
+                )
+            )
         if scope.peers_mode == "only":
-            parts.append(f"peer {crossing.peer}")
-        return " and ".join(parts) if parts else f"all {kind_text(crossing.kind)}"
+            parts.append(Text(translatable("peer {peer}"), (("peer", crossing.peer),)))
+        if not parts:
+            known = _ALL_OF_KIND.get(crossing.kind)
+            return (
+                Text(known) if known else Text("all {kinds}", (("kinds", _kinds(crossing.kind)),))
+            )
+        return _joined(_AND, parts)
 
     def redacted_fields(self) -> dict[str, str]:
         """The fields that cross, matched spans replaced by :data:`REDACTION`."""
@@ -526,48 +675,107 @@ class _Evaluation:
         if not applies:
             return
         dry_run = rule.mode == "dry_run"
-        kinds = kind_text(crossing.kind)
+        kinds = _kinds(crossing.kind)
         if rule.effect == "deny":
-            conditions = []
+            parts = [
+                Text(
+                    translatable("rule '{rule}' forbids {kinds}"),
+                    (("rule", rule.id), ("kinds", kinds)),
+                )
+            ]
             if scope.author_groups:
                 groups = scope.author_groups & crossing.author_groups
-                conditions.append(f"by members of {', '.join(sorted(groups))}")
+                parts.append(
+                    Text(
+                        translatable("by members of {groups}"),
+                        (("groups", ", ".join(sorted(groups))),),
+                    )
+                )
             if scope.recipient_groups:
                 groups = scope.recipient_groups.intersection(
                     {g for r in crossing.recipients for g in r.groups}
                 )
-                conditions.append(f"to members of {', '.join(sorted(groups))}")
+                parts.append(
+                    Text(
+                        translatable("to members of {groups}"),
+                        (("groups", ", ".join(sorted(groups))),),
+                    )
+                )
             if scope.labels:
-                conditions.append(f"labelled {self.matched_labels(scope)}")
-            body = " ".join([f"rule '{rule.id}' forbids {kinds}", *conditions])
+                parts.append(
+                    Text(
+                        translatable("labelled {labels}"), (("labels", self.matched_labels(scope)),)
+                    )
+                )
+            body = _joined(_THEN, parts)
             self.add("deny", "group_denied", body, rule_id=rule.id, dry_run=dry_run)
             return
         if scope.author_groups and scope.author_groups.isdisjoint(crossing.author_groups):
-            who = crossing.author or "the author"
+            who: str | Text = crossing.author or Text(translatable("the author"))
             self.add(
                 "deny",
                 "group_not_permitted",
-                f"rule '{rule.id}' allows {kinds} only by members of "
-                f"{', '.join(sorted(scope.author_groups))}, and {who} is not one",
+                Text(
+                    translatable(
+                        "rule '{rule}' allows {kinds} only by members of {groups}, "
+                        "and {who} is not one"
+                    ),
+                    (
+                        ("rule", rule.id),
+                        ("kinds", kinds),
+                        ("groups", ", ".join(sorted(scope.author_groups))),
+                        ("who", who),
+                    ),
+                ),
                 rule_id=rule.id,
                 dry_run=dry_run,
             )
         if scope.recipient_groups:
-            allowed = ", ".join(sorted(scope.recipient_groups))
             outsiders = [
                 r.handle for r in crossing.recipients if scope.recipient_groups.isdisjoint(r.groups)
             ]
             if not crossing.recipients:
-                problem = "no recipient is known"
+                template = translatable(
+                    "rule '{rule}' allows {kinds} only to members of {groups}, "
+                    "and no recipient is known"
+                )
+            elif len(outsiders) == 1:
+                template = translatable(
+                    "rule '{rule}' allows {kinds} only to members of {groups}, "
+                    "and {outsiders} is not one"
+                )
             elif outsiders:
-                problem = f"{', '.join(outsiders)} {'is' if len(outsiders) == 1 else 'are'} not"
+                template = translatable(
+                    "rule '{rule}' allows {kinds} only to members of {groups}, "
+                    "and {outsiders} are not one"
+                )
             else:
                 return
             self.add(
                 "deny",
                 "group_not_permitted",
-                f"rule '{rule.id}' allows {kinds} only to members of {allowed}, and {problem}"
-                + (" one" if outsiders else ""),
+                Text(
+                    template,
+                    (
+                        ("rule", rule.id),
+                        ("kinds", kinds),
+                        ("groups", ", ".join(sorted(scope.recipient_groups))),
+                        ("outsiders", ", ".join(outsiders)),
+                    ),
+                ),
                 rule_id=rule.id,
                 dry_run=dry_run,
             )
+
+
+def _kinds(kind: str) -> Text:
+    """An activity kind as reasons name it (``direct messages``)."""
+    return Text(_KIND_WORDS.get(kind) or kind_text(kind))
+
+
+def _joined(join: str, parts: list[Text]) -> Text:
+    """``parts`` joined left to right with the two-placeholder template ``join``."""
+    text = parts[0]
+    for part in parts[1:]:
+        text = Text(join, (("first", text), ("then", part)))
+    return text

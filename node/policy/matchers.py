@@ -22,6 +22,7 @@ from typing import ClassVar, Final, TypeAlias
 
 from node.policy import detectors
 from node.policy.errors import InvalidPolicyError
+from node.translatable import Text, translatable
 
 MAX_SCAN_CHARS: Final = 32_768
 
@@ -258,8 +259,8 @@ class KeywordMatcher:
                 return tuple(Span(*m.span()) for m in self._pattern.finditer(scan.text))
         return ()
 
-    def describe(self, masked: str) -> str:
-        return f"keyword {masked!r}"
+    def describe(self, masked: str) -> Text:
+        return Text(translatable("keyword {match!r}"), (("match", masked),))
 
     def mask(self, matched: str) -> str:
         # Keywords are the administrator's words, not the author's secrets.
@@ -313,8 +314,8 @@ class RegexMatcher:
             Span(*m.span()) for m in self._compiled.finditer(scan.text) if m.end() > m.start()
         )
 
-    def describe(self, masked: str) -> str:
-        return f"pattern match {masked!r}"
+    def describe(self, masked: str) -> Text:
+        return Text(translatable("pattern match {match!r}"), (("match", masked),))
 
     def mask(self, matched: str) -> str:
         return detectors.mask_text(matched)
@@ -336,8 +337,8 @@ class CardNumberMatcher:
             return ()
         return _spans(detectors.find_card_numbers(scan.text, scan.classes))
 
-    def describe(self, masked: str) -> str:
-        return f"card number {masked}"
+    def describe(self, masked: str) -> Text:
+        return Text(translatable("card number {match}"), (("match", masked),))
 
     def mask(self, matched: str) -> str:
         return detectors.mask_card_number(matched)
@@ -357,8 +358,8 @@ class IbanMatcher:
             return ()
         return _spans(detectors.find_ibans(scan.text, scan.classes))
 
-    def describe(self, masked: str) -> str:
-        return f"IBAN {masked}"
+    def describe(self, masked: str) -> Text:
+        return Text(translatable("IBAN {match}"), (("match", masked),))
 
     def mask(self, matched: str) -> str:
         return detectors.mask_iban(matched)
@@ -378,8 +379,8 @@ class EmailMatcher:
             return ()
         return _spans(detectors.find_emails(scan.text))
 
-    def describe(self, masked: str) -> str:
-        return f"e-mail address {masked}"
+    def describe(self, masked: str) -> Text:
+        return Text(translatable("e-mail address {match}"), (("match", masked),))
 
     def mask(self, matched: str) -> str:
         return detectors.mask_email(matched)
@@ -401,8 +402,8 @@ class PhoneMatcher:
             return ()
         return _spans(detectors.find_phone_numbers(scan.text, scan.classes))
 
-    def describe(self, masked: str) -> str:
-        return f"phone number {masked}"
+    def describe(self, masked: str) -> Text:
+        return Text(translatable("phone number {match}"), (("match", masked),))
 
     def mask(self, matched: str) -> str:
         return detectors.mask_phone_number(matched)

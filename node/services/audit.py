@@ -123,6 +123,8 @@ async def record_decision(
             "message": reason.message,
             "field": reason.field,
             "dry_run": reason.dry_run,
+            # What a page needs to show the message in the reader's language.
+            **reason.text_fields(),
         }
         for reason in decision.reasons
     ]

@@ -19,11 +19,13 @@ from tortoise.expressions import F, Q
 
 from node.errors import NotFound, ValidationError
 from node.models import Account, Conversation, ConversationMember, Post
+from node.policy import Reason
 from node.services import outbox, posts
 from node.services.pagination import Page, PageRequest, make_page, paginate
 from node.services.policy import decide, post_crossing
 from node.services.visibility import is_visible
 from node.site import Site
+from node.translatable import translatable
 
 
 async def _context_key(post: Post) -> str:
@@ -179,7 +181,7 @@ async def _membership(viewer: Account, conversation_id: int) -> ConversationMemb
         conversation_id=conversation_id, account_id=viewer.id, left_at=None
     )
     if member is None:
-        raise NotFound("conversation not found")
+        raise NotFound(translatable("conversation not found"))
     return member
 
 
@@ -224,12 +226,17 @@ async def find_for_post(viewer: Account, post: Post) -> ConversationView | None:
 
 @dataclass(frozen=True)
 class Undelivered:
-    """A participant a message will not reach, and the policy's reasons (never a silent drop)."""
+    """A participant a message will not reach, and the policy's reasons (never a silent drop).
+
+    ``reasons`` are the English lines; ``details`` the same reasons with the templates a
+    page needs to show them in another language.
+    """
 
     account: Account
     peer: str
     outcome: str
     reasons: tuple[str, ...]
+    details: tuple[Reason, ...] = ()
 
 
 def _handle(account: Account) -> str:
@@ -249,11 +256,13 @@ async def start(
 ) -> Post:
     """Open a conversation with ``handles`` (``user`` or ``user@domain``) by sending ``text``."""
     if not handles:
-        raise ValidationError("a conversation needs at least one other participant")
+        raise ValidationError(translatable("a conversation needs at least one other participant"))
     for raw in handles:
         username = raw.strip().lstrip("@").partition("@")[0]
         if not username or not all(c.isalnum() or c == "_" for c in username):
-            raise ValidationError(f"invalid handle {raw!r}: use user or user@domain")
+            raise ValidationError(
+                translatable("invalid handle {handle!r}: use user or user@domain"), handle=raw
+            )
     addressed = " ".join("@" + h.strip().lstrip("@") for h in handles)
     draft = posts.Draft(text=f"{addressed} {text}", visibility="direct", label=label)
     return await posts.create_post(site, author, draft)
@@ -269,7 +278,7 @@ async def send(
     """
     view = await get_for(author, conversation_id)
     if view.last_post is None:
-        raise NotFound("conversation not found")
+        raise NotFound(translatable("conversation not found"))
     others = [a for a in await participants(conversation_id) if a.id != author.id]
     addressed = " ".join(_handle(a) for a in others)
     draft = posts.Draft(
@@ -417,11 +426,11 @@ async def undelivered(site: Site, author: Account, post: Post) -> list[Undeliver
             site.policy, await post_crossing(post, author, peer, accounts, moment)
         )
         if decision.outcome in ("deny", "hold"):
-            reasons = tuple(
-                r.message for r in decision.reasons if r.effect == decision.outcome
-            ) or tuple(r.message for r in decision.reasons)
+            decisive = tuple(r for r in decision.reasons if r.effect == decision.outcome)
+            details = decisive or decision.reasons
+            reasons = tuple(r.message for r in details)
             result.extend(
-                Undelivered(a, peer, decision.outcome, reasons)
+                Undelivered(a, peer, decision.outcome, reasons, details)
                 for a in sorted(accounts, key=lambda a: a.username)
             )
     return result

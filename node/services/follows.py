@@ -10,6 +10,7 @@ from node.models import Account, Follow, Post, Share, TimelineEntry
 from node.services import notifications, outbox
 from node.services.pagination import Page, PageRequest, make_page, paginate
 from node.site import Site
+from node.translatable import translatable
 
 BACKFILL_POSTS = 20
 
@@ -47,11 +48,11 @@ async def follow(site: Site, follower: Account, target: Account) -> Follow:
     ones stay pending until their node answers.
     """
     if follower.disabled:
-        raise PermissionDenied("this account is disabled")
+        raise PermissionDenied(translatable("this account is disabled"))
     if follower.id == target.id:
-        raise ValidationError("you cannot follow yourself")
+        raise ValidationError(translatable("you cannot follow yourself"))
     if target.disabled:
-        raise NotFound("account not found")
+        raise NotFound(translatable("account not found"))
     existing = await Follow.get_or_none(follower_id=follower.id, followee_id=target.id)
     if existing is not None:
         return existing
@@ -81,7 +82,7 @@ async def accept(site: Site, followee: Account, follower: Account) -> Follow:
         follower_id=follower.id, followee_id=followee.id, state="pending"
     )
     if relation is None:
-        raise NotFound("no pending follow request from this account")
+        raise NotFound(translatable("no pending follow request from this account"))
     async with in_transaction():
         relation.state = "accepted"
         await relation.save(update_fields=["state"])
@@ -97,7 +98,7 @@ async def reject(site: Site, followee: Account, follower: Account) -> None:
     """Refuse a pending follow request (or remove a follower)."""
     relation = await Follow.get_or_none(follower_id=follower.id, followee_id=followee.id)
     if relation is None:
-        raise NotFound("no follow request from this account")
+        raise NotFound(translatable("no follow request from this account"))
     async with in_transaction():
         if not follower.is_local and followee.is_local:
             await outbox.record(

@@ -22,6 +22,7 @@ from node.models import Account, Group, GroupMembership
 from node.policy import ContentRule, GroupRule, PolicySnapshot
 from node.services import audit
 from node.services.accounts import get_local
+from node.translatable import translatable
 
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_DESCRIPTION = 1000
@@ -49,8 +50,11 @@ class MembershipChange:
 def check_name(name: str) -> str:
     if not GROUP_NAME_RE.match(name):
         raise ValidationError(
-            f"invalid group name {name!r}: use up to 100 letters, digits, '.', '-' or '_', "
-            "starting with a letter or digit"
+            translatable(
+                "invalid group name {name!r}: use up to 100 letters, digits, '.', '-' or '_', "
+                "starting with a letter or digit"
+            ),
+            name=name,
         )
     return name
 
@@ -58,7 +62,7 @@ def check_name(name: str) -> str:
 async def get_group(name: str) -> Group:
     group = await Group.get_or_none(name=name)
     if group is None:
-        raise NotFound(f"no group named {name!r}")
+        raise NotFound(translatable("no group named {name!r}"), name=name)
     return group
 
 
@@ -66,15 +70,17 @@ async def create_group(name: str, *, description: str = "", actor: str) -> Group
     """Create a local group. Raises ValidationError (bad or taken name) and changes nothing."""
     check_name(name)
     if len(description) > MAX_DESCRIPTION:
-        raise ValidationError(f"description too long: at most {MAX_DESCRIPTION} characters")
+        raise ValidationError(
+            translatable("description too long: at most {limit} characters"), limit=MAX_DESCRIPTION
+        )
     if await Group.filter(name=name).exists():
-        raise ValidationError(f"group {name!r} already exists")
+        raise ValidationError(translatable("group {name!r} already exists"), name=name)
     try:
         async with in_transaction():
             group = await Group.create(name=name, description=description, source=LOCAL_SOURCE)
             await audit.append("group.created", actor=actor, details={"group": name})
     except IntegrityError:
-        raise ValidationError(f"group {name!r} already exists") from None
+        raise ValidationError(translatable("group {name!r} already exists"), name=name) from None
     return group
 
 
@@ -82,14 +88,15 @@ async def _local_group(name: str) -> Group:
     group = await get_group(name)
     if group.source != LOCAL_SOURCE:
         raise ValidationError(
-            f"group {name!r} is synced from the directory: change its members there"
+            translatable("group {name!r} is synced from the directory: change its members there"),
+            name=name,
         )
     return group
 
 
 async def _accounts(usernames: Sequence[str]) -> list[Account]:
     if not usernames:
-        raise ValidationError("name at least one user")
+        raise ValidationError(translatable("name at least one user"))
     found: dict[int, Account] = {}
     for username in usernames:
         account = await get_local(username)

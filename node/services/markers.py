@@ -9,6 +9,7 @@ from tortoise.expressions import F
 
 from node.errors import ValidationError
 from node.models import Account, Marker
+from node.translatable import translatable
 
 TIMELINES = ("home", "notifications")
 
@@ -21,7 +22,11 @@ async def markers_of(account: Account, timelines: Iterable[str] = TIMELINES) -> 
 async def save(account: Account, timeline: str, last_read_id: int) -> Marker:
     """Move a marker (created on first use); each move increases its version."""
     if timeline not in TIMELINES:
-        raise ValidationError(f"unknown timeline {timeline!r}: use one of {', '.join(TIMELINES)}")
+        raise ValidationError(
+            translatable("unknown timeline {timeline!r}: use one of {choices}"),
+            timeline=timeline,
+            choices=", ".join(TIMELINES),
+        )
     marker, created = await Marker.get_or_create(
         account_id=account.id, timeline=timeline, defaults={"last_read_id": last_read_id}
     )

@@ -8,6 +8,7 @@ from node.errors import NotFound
 from node.models import Account, Notification, Post
 from node.services.pagination import Page, PageRequest, make_page, paginate
 from node.site import Site
+from node.translatable import translatable
 
 # Mastodon's notification types that Fedwall produces.
 KINDS = (
@@ -60,7 +61,7 @@ async def list_notifications(
 async def get_notification(account: Account, notification_id: int) -> Notification:
     found = await Notification.get_or_none(id=notification_id, recipient_id=account.id)
     if found is None:
-        raise NotFound("notification not found")
+        raise NotFound(translatable("notification not found"))
     await found.fetch_related("actor", "post")
     return found
 
@@ -68,7 +69,7 @@ async def get_notification(account: Account, notification_id: int) -> Notificati
 async def dismiss(account: Account, notification_id: int) -> None:
     deleted = await Notification.filter(id=notification_id, recipient_id=account.id).delete()
     if not deleted:
-        raise NotFound("notification not found")
+        raise NotFound(translatable("notification not found"))
 
 
 async def clear(account: Account) -> None:

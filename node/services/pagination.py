@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from node.errors import ValidationError
+from node.translatable import translatable
 
 T = TypeVar("T")
 
@@ -37,13 +38,15 @@ class PageRequest:
             try:
                 return int(raw)
             except (TypeError, ValueError):
-                raise ValidationError(f"{name} must be a numeric id") from None
+                raise ValidationError(
+                    translatable("{name} must be a numeric id"), name=name
+                ) from None
 
         raw_limit = params.get("limit")
         try:
             limit = DEFAULT_LIMIT if raw_limit in (None, "") else int(raw_limit)
         except (TypeError, ValueError):
-            raise ValidationError("limit must be a number") from None
+            raise ValidationError(translatable("limit must be a number")) from None
         return cls(as_id("max_id"), as_id("since_id"), as_id("min_id"), limit)
 
     @property

@@ -38,6 +38,7 @@ from node.policy import (
 from node.policy.kinds import check_domain_pattern, domain_patterns, normalise_domain
 from node.services import audit
 from node.services.policy import PolicyStore
+from node.translatable import translatable
 
 # pg_advisory_xact_lock key: two admins editing peers never base their edit on the same
 # version (the second waits and then edits the first one's result).
@@ -124,7 +125,9 @@ def parse_kinds(values: Iterable[str]) -> frozenset[Kind]:
     unknown = sorted(kinds - set(KINDS))
     if unknown:
         raise ValidationError(
-            f"unknown activity kind {unknown[0]!r} (expected one of {', '.join(KINDS)})"
+            translatable("unknown activity kind {kind!r} (expected one of {choices})"),
+            kind=unknown[0],
+            choices=", ".join(KINDS),
         )
     return cast(frozenset[Kind], frozenset(kinds))
 
@@ -155,7 +158,9 @@ def describe_terms(terms: DirectionTerms) -> str:
 def _check_label(snapshot: PolicySnapshot, label: str) -> None:
     if label not in snapshot.labels:
         raise ValidationError(
-            f"unknown label {label!r} (known labels: {', '.join(snapshot.labels.names)})"
+            translatable("unknown label {label!r} (known labels: {labels})"),
+            label=label,
+            labels=", ".join(snapshot.labels.names),
         )
 
 
@@ -264,10 +269,12 @@ async def limit(
     domain = check_domain(domain)
     if terms.is_empty():
         raise ValidationError(
-            "nothing to limit: give at least one term (label, kinds, media, fields)"
+            translatable("nothing to limit: give at least one term (label, kinds, media, fields)")
         )
     if not directions or any(d not in DIRECTIONS for d in directions):
-        raise ValidationError(f"directions must be among {', '.join(DIRECTIONS)}")
+        raise ValidationError(
+            translatable("directions must be among {choices}"), choices=", ".join(DIRECTIONS)
+        )
     if terms.kinds is not None:
         parse_kinds(terms.kinds)
 
@@ -339,7 +346,9 @@ async def show(store: PolicyStore, domain: str) -> PeerDetails:
     stats = await PeerStats.get_or_none(domain=domain)
     request = await PeerRequest.get_or_none(domain=domain)
     if agreement is None and stats is None and request is None:
-        raise NotFound(f"no agreement, traffic or peering request for {domain}")
+        raise NotFound(
+            translatable("no agreement, traffic or peering request for {domain}"), domain=domain
+        )
     if blocked_by is not None:
         effective = f"blocked (by the agreement for {blocked_by.domain})"
     elif agreement is None:
@@ -373,7 +382,11 @@ async def show(store: PolicyStore, domain: str) -> PeerDetails:
 async def list_requests(state: str | None = "pending") -> list[PeerRequest]:
     """Peering requests in ``state`` (None: all), most recently seen first."""
     if state is not None and state not in REQUEST_STATES:
-        raise ValidationError(f"invalid state {state!r}: use one of {', '.join(REQUEST_STATES)}")
+        raise ValidationError(
+            translatable("invalid state {state!r}: use one of {choices}"),
+            state=state,
+            choices=", ".join(REQUEST_STATES),
+        )
     query = PeerRequest.all().order_by("-last_seen_at", "domain")
     if state is not None:
         query = query.filter(state=state)
@@ -383,7 +396,7 @@ async def list_requests(state: str | None = "pending") -> list[PeerRequest]:
 async def _request(domain: str) -> PeerRequest:
     request = await PeerRequest.get_or_none(domain=check_domain(domain))
     if request is None:
-        raise NotFound(f"no peering request from {domain}")
+        raise NotFound(translatable("no peering request from {domain}"), domain=domain)
     return request
 
 
@@ -405,7 +418,10 @@ async def approve_request(store: PolicyStore, domain: str, *, author: str) -> Pe
     """Allow the requesting peer (on default terms, or its agreement's) and mark it approved."""
     request = await _request(domain)
     if request.state == "approved":
-        raise ValidationError(f"the peering request from {request.domain} is already approved")
+        raise ValidationError(
+            translatable("the peering request from {domain} is already approved"),
+            domain=request.domain,
+        )
     first = request.first_seen_at.astimezone(dt.UTC).date().isoformat()
     async with in_transaction():
         result = await allow(
@@ -424,7 +440,10 @@ async def deny_request(
     """Mark the request denied; with ``block_peer`` also block the domain (returned)."""
     request = await _request(domain)
     if request.state == "denied" and not block_peer:
-        raise ValidationError(f"the peering request from {request.domain} is already denied")
+        raise ValidationError(
+            translatable("the peering request from {domain} is already denied"),
+            domain=request.domain,
+        )
     result = None
     async with in_transaction():
         if block_peer:

@@ -29,6 +29,7 @@ from node.services import audit, conversations, notifications, outbox
 from node.services.content import Handle, find_hashtags, find_mentions, render_text
 from node.services.visibility import VISIBILITIES, is_visible
 from node.site import Site
+from node.translatable import translatable
 
 MAX_SUMMARY_LENGTH = 500
 MAX_ATTACHMENTS = 8
@@ -55,33 +56,46 @@ def now() -> dt.datetime:
 
 def _validate(site: Site, author: Account, draft: Draft) -> None:
     if not author.is_local:
-        raise PermissionDenied("only local accounts post through this node")
+        raise PermissionDenied(translatable("only local accounts post through this node"))
     if author.disabled:
-        raise PermissionDenied("this account is disabled")
+        raise PermissionDenied(translatable("this account is disabled"))
     if draft.visibility not in VISIBILITIES:
         raise ValidationError(
-            f"invalid visibility {draft.visibility!r}: use one of {', '.join(VISIBILITIES)}"
+            translatable("invalid visibility {visibility!r}: use one of {choices}"),
+            visibility=draft.visibility,
+            choices=", ".join(VISIBILITIES),
         )
     if draft.label is not None and draft.label not in site.labels:
         raise ValidationError(
-            f"unknown classification label {draft.label!r}: use one of {', '.join(site.labels)}"
+            translatable("unknown classification label {label!r}: use one of {choices}"),
+            label=draft.label,
+            choices=", ".join(site.labels),
         )
     if not draft.text.strip() and not draft.attachments:
-        raise ValidationError("a post needs text or an attachment")
+        raise ValidationError(translatable("a post needs text or an attachment"))
     if len(draft.text) > site.max_post_length:
         raise ValidationError(
-            f"post too long: {len(draft.text)} characters, at most {site.max_post_length}"
+            translatable("post too long: {length} characters, at most {limit}"),
+            length=len(draft.text),
+            limit=site.max_post_length,
         )
     if len(draft.summary) > MAX_SUMMARY_LENGTH:
-        raise ValidationError(f"content warning too long: at most {MAX_SUMMARY_LENGTH} characters")
+        raise ValidationError(
+            translatable("content warning too long: at most {limit} characters"),
+            limit=MAX_SUMMARY_LENGTH,
+        )
     if len(draft.attachments) > MAX_ATTACHMENTS:
-        raise ValidationError(f"too many attachments: at most {MAX_ATTACHMENTS}")
+        raise ValidationError(
+            translatable("too many attachments: at most {limit}"), limit=MAX_ATTACHMENTS
+        )
     for attachment in draft.attachments:
         if not str(attachment.get("url", "")).startswith(("https://", "http://")):
-            raise ValidationError("an attachment needs an http(s) url")
+            raise ValidationError(translatable("an attachment needs an http(s) url"))
         unknown = set(attachment) - ATTACHMENT_KEYS
         if unknown:
-            raise ValidationError(f"unknown attachment field {sorted(unknown)[0]!r}")
+            raise ValidationError(
+                translatable("unknown attachment field {field!r}"), field=sorted(unknown)[0]
+            )
 
 
 async def resolve_handles(site: Site, handles: Sequence[Handle]) -> dict[Handle, Account]:
@@ -107,7 +121,7 @@ async def get_visible_post(viewer: Account | None, post_id: int) -> Post:
     """The post, if it exists, is not deleted and ``viewer`` may see it; else NotFound."""
     post = await Post.get_or_none(id=post_id).prefetch_related("author")
     if post is None or not await is_visible(post, viewer):
-        raise NotFound("post not found")
+        raise NotFound(translatable("post not found"))
     return post
 
 
@@ -237,9 +251,9 @@ async def idempotent_post(author: Account, key: str) -> Post | None:
 async def _own_post(author: Account, post_id: int) -> Post:
     post = await Post.get_or_none(id=post_id, deleted_at=None).prefetch_related("author")
     if post is None or not await is_visible(post, author):
-        raise NotFound("post not found")
+        raise NotFound(translatable("post not found"))
     if post.author.id != author.id:
-        raise PermissionDenied("only the author may edit this post")
+        raise PermissionDenied(translatable("only the author may edit this post"))
     return post
 
 
@@ -336,9 +350,9 @@ async def delete_post(site: Site, actor: Account, post_id: int) -> None:
     """Delete a post (author or admin). Its row stays as a tombstone so the deletion federates."""
     post = await Post.get_or_none(id=post_id, deleted_at=None).prefetch_related("author")
     if post is None or not await is_visible(post, actor):
-        raise NotFound("post not found")
+        raise NotFound(translatable("post not found"))
     if post.author.id != actor.id and not (actor.is_admin and actor.is_local):
-        raise PermissionDenied("only the author or an admin may delete this post")
+        raise PermissionDenied(translatable("only the author or an admin may delete this post"))
     owners = await TimelineEntry.filter(post_id=post.id).values_list("owner_id", flat=True)
     async with in_transaction():
         await mark_deleted(post)

@@ -25,6 +25,7 @@ from node.services.content import Handle, find_mentions, render_text
 from node.services.policy import decide, groups_of, post_crossing, post_kind
 from node.services.posts import Draft, _validate, get_visible_post, resolve_handles
 from node.site import Site
+from node.translatable import translatable
 
 _LOCAL_AUDIENCE = {
     "public": "everyone on this node, and anyone who can see its public posts",
@@ -86,7 +87,9 @@ def parse_handle(text: str) -> Handle:
     """``bob``, ``@bob`` or ``bob@sales.example`` as a mention handle."""
     username, _, domain = text.strip().lstrip("@").partition("@")
     if not username or not all(c.isalnum() or c == "_" for c in username):
-        raise ValidationError(f"invalid handle {text!r}: use user or user@domain")
+        raise ValidationError(
+            translatable("invalid handle {handle!r}: use user or user@domain"), handle=text
+        )
     return Handle(username.lower(), domain.lower() or None)
 
 
@@ -211,9 +214,16 @@ async def sample_crossing(
     Raises ValidationError for an unknown kind or direction, NotFound for unknown users.
     """
     if kind not in KINDS:
-        raise ValidationError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+        raise ValidationError(
+            translatable("unknown kind {kind!r} (expected one of {choices})"),
+            kind=kind,
+            choices=", ".join(KINDS),
+        )
     if direction not in DIRECTIONS:
-        raise ValidationError(f"unknown direction {direction!r}: use outbound or inbound")
+        raise ValidationError(
+            translatable("unknown direction {direction!r}: use outbound or inbound"),
+            direction=direction,
+        )
     author_groups: frozenset[str] = frozenset()
     if author:
         account = await get_local(author)

@@ -12,6 +12,7 @@ from node.services.pagination import Page, PageRequest, make_page, paginate
 from node.services.posts import get_visible_post
 from node.services.visibility import SHAREABLE_VISIBILITIES
 from node.site import Site
+from node.translatable import translatable
 
 
 async def like(site: Site, account: Account, post_id: int) -> Post:
@@ -53,7 +54,9 @@ async def share(site: Site, account: Account, post_id: int) -> Share:
     """``account`` shares (boosts) a public or node-wide post. Idempotent."""
     post = await get_visible_post(account, post_id)
     if post.visibility not in SHAREABLE_VISIBILITIES:
-        raise ValidationError(f"a {post.visibility} post cannot be shared")
+        raise ValidationError(
+            translatable("a {visibility} post cannot be shared"), visibility=post.visibility
+        )
     existing = await Share.get_or_none(account_id=account.id, post_id=post.id)
     if existing is not None:
         return existing

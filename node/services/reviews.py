@@ -24,6 +24,7 @@ from node.policy import Decision, Reason
 from node.services import audit, notifications
 from node.services.accounts import NODE_ACTOR_USERNAME
 from node.site import Site
+from node.translatable import translatable
 
 NOTIFICATION_KIND = "fedwall.policy"
 REVIEW_STATES = ("held", "approved", "rejected")
@@ -42,7 +43,9 @@ def reason_dicts(reasons: Decision | Iterable[Reason]) -> list[dict[str, object]
     """Reasons as stored on a review item; for a decision, the ones that held it."""
     chosen = reasons.decisive() if isinstance(reasons, Decision) else reasons
     return [
-        {"rule": r.rule_id, "code": r.code, "message": r.message, "field": r.field} for r in chosen
+        {"rule": r.rule_id, "code": r.code, "message": r.message, "field": r.field}
+        | r.text_fields()
+        for r in chosen
     ]
 
 
@@ -94,7 +97,11 @@ async def hold(
 async def list_items(state: str | None = "held", limit: int = 100) -> list[ReviewItem]:
     """Review items in ``state`` (None: all), oldest first, with their post and delivery."""
     if state is not None and state not in REVIEW_STATES:
-        raise ValidationError(f"invalid state {state!r}: use one of {', '.join(REVIEW_STATES)}")
+        raise ValidationError(
+            translatable("invalid state {state!r}: use one of {choices}"),
+            state=state,
+            choices=", ".join(REVIEW_STATES),
+        )
     query = ReviewItem.all().order_by("id").limit(limit)
     if state is not None:
         query = query.filter(state=state)
@@ -106,7 +113,7 @@ async def get_item(item_id: int) -> ReviewItem:
         "post", "post__author", "delivery", "delivery__sender", "inbox_item"
     )
     if item is None:
-        raise NotFound(f"no review item {item_id}")
+        raise NotFound(translatable("no review item {id}"), id=item_id)
     return item
 
 
@@ -128,9 +135,11 @@ async def _decide(item_id: int, state: str, reviewer: str, site: Site | None) ->
             query = query.select_for_update()  # two reviewers never both decide
         item = await query.first()
         if item is None:
-            raise NotFound(f"no review item {item_id}")
+            raise NotFound(translatable("no review item {id}"), id=item_id)
         if item.state != "held":
-            raise ValidationError(f"review item {item_id} was already {item.state}")
+            raise ValidationError(
+                translatable("review item {id} was already {state}"), id=item_id, state=item.state
+            )
         item.state, item.decided_by, item.decided_at = state, reviewer, moment
         await item.save(update_fields=["state", "decided_by", "decided_at"])
         delivery_id = item.delivery_id  # type: ignore[attr-defined]

@@ -191,6 +191,31 @@ async def test_employee_signs_in_and_posts_with_a_label_and_content_warning(
     await screenshot(page, "02-thread-after-editing")
 
 
+async def test_employee_chooses_which_nodes_see_each_profile_field(
+    nodes: Nodes, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    page = await open_page(chromium, contexts)
+    await sign_in(page, nodes.a, "dave")
+    await page.goto(f"{nodes.a.url}/settings")
+    await page.fill("input[name=field_name_0]", "Office")
+    await page.fill("input[name=field_value_0]", "Lyon")
+    await page.fill("input[name=field_name_1]", "Team")
+    await page.fill("input[name=field_value_1]", "Finance")
+
+    # Office for node b only; Team for every node the policy allows (the default).
+    await page.get_by_label("Share Field 1 with any other node").uncheck()
+    await page.get_by_label(f"Share Field 1 with {nodes.b.domain}").check()
+    await page.get_by_role("button", name="Save profile").click()
+
+    await expect(page.locator("p.saved")).to_have_text("Your profile is saved.")
+    summary = page.locator("#sharing-summary")
+    await expect(summary).to_contain_text(f"{nodes.b.domain} sees: Office, Team")
+    # The node is in allowlist mode: nodes without an agreement get no field at all.
+    await expect(summary).to_contain_text("Any other node sees no profile field.")
+    await expect(page.get_by_label("Share Office with any other node")).not_to_be_checked()
+    await screenshot(page, "11-settings-profile-sharing", docs=True)
+
+
 CARD_RULE = """
 [[content_rules]]
 id = "redact-cards"
@@ -352,6 +377,7 @@ ADMIN_PAGES = (
     "/admin",
     "/admin/peers",
     "/admin/policy",
+    "/admin/policy/content-rules",
     "/admin/reviews",
     "/admin/audit",
     "/admin/users",
@@ -408,7 +434,8 @@ async def test_admin_blocks_a_peer_and_a_non_admin_gets_no_admin_page(
         for path in ADMIN_PAGES[1:]:
             await admin.goto(a.url + path)
             await expect(admin.locator("nav.admin-nav")).to_be_visible()
-            await screenshot(admin, "admin-" + path.rsplit("/", 1)[1])
+            await screenshot(admin, "admin-" + path.strip("/").replace("/", "-"),
+                             docs=path == "/admin/policy")  # fmt: skip
 
         employee = await open_page(chromium, contexts)
         await sign_in(employee, a, "alice")
@@ -419,7 +446,9 @@ async def test_admin_blocks_a_peer_and_a_non_admin_gets_no_admin_page(
             await expect(employee.locator("nav.admin-nav")).to_have_count(0)
 
         # The console speaks French too (what the policy, the log and the peers hold stays as is).
-        await admin.locator("footer a[lang=fr]").click()
+        # Signed in, the language is an account setting: the footer offers a form button.
+        await admin.locator("footer button[lang=fr]").click()
+        await expect(admin.locator("html")).to_have_attribute("lang", "fr")
         english = english_strings()
         for path in ADMIN_PAGES:
             await admin.goto(a.url + path)
@@ -566,7 +595,7 @@ async def test_the_language_link_switches_the_interface_and_is_remembered(
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
     .filter((el) => el.type !== 'hidden' && !el.hidden)
     .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                    && !(el.tagName === 'BUTTON' && el.innerText.trim()))
+                    && !(el.tagName === 'BUTTON' && el.textContent.trim()))
     .map((el) => el.outerHTML.slice(0, 80))"""
 
 

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from quart import Blueprint, abort, redirect, request, url_for
+from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from node.errors import FedwallError
 from node.models import Account, AuditEntry, Delivery, PolicyVersion
-from node.policy import KINDS, PolicyFileError, parse_policy_file
+from node.policy import KINDS, PolicyFileError, PolicySnapshot, parse_policy_file
 from node.services import accounts, audit, groups, peers, reviews
 from node.services.peers import PeerSummary, TermsChange
+from webui import policy_editor
 from webui.context import WebContext
 from webui.i18n import gettext as _
-from webui.i18n import ngettext, service_message
+from webui.i18n import ngettext, reason_text, service_message
+from webui.policy_editor import PolicyEdit, RuleKind
 
 Page = tuple[str, int] | WerkzeugResponse
 DELIVERY_STATES = ("pending", "in_flight", "retrying", "held", "delivered", "dead")
@@ -125,7 +131,7 @@ def rule_matches(entries: list[AuditEntry], per_rule: int = 3) -> dict[str, list
                     peer=entry.peer_domain or "",
                     direction=entry.direction or "",
                     decision=entry.decision or "",
-                    message=str(reason.get("message") or ""),
+                    message=reason_text(reason),
                     dry_run=bool(reason.get("dry_run")),
                 )
             )
@@ -234,7 +240,7 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             else:
                 abort(400)
         except FedwallError as exc:
-            return await peers_page(422, error=service_message(exc.message))
+            return await peers_page(422, error=service_message(exc))
         if not change.changed:
             message = _("Nothing changed for %(domain)s.", domain=change.domain)
         else:
@@ -260,27 +266,78 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             else:
                 abort(404)
         except FedwallError as exc:
-            abort(422, service_message(exc.message))
+            abort(422, service_message(exc))
         return done("webui.admin_peers", _("Request from %(domain)s decided.", domain=domain))
 
     # ------------------------------------------------------------ policy
+
+    async def profile_field_names() -> list[str]:
+        """The names local people gave their profile fields (for the visibility forms)."""
+        rows: list[Any] = await Account.filter(domain="").values_list("profile_fields", flat=True)
+        items = [item for row in rows if isinstance(row, list) for item in row]
+        return [str(item.get("name", "")) for item in items if isinstance(item, dict)]
 
     async def policy_page(status: int = 200, **context: Any) -> tuple[str, int]:
         versions = await PolicyVersion.all().order_by("-version").limit(50)
         source = await site.policy.source()
         recent = await AuditEntry.filter(kind="crossing").order_by("-seq").limit(RULE_WINDOW)
+        snapshot = await site.policy.current()
         context.setdefault("draft", source)
         return await web.render(
             "admin/policy.html",
             status,
             source=source,
-            snapshot=await site.policy.current(),
+            snapshot=snapshot,
+            editor=policy_editor.editor_view(snapshot, await profile_field_names()),
+            kinds=KINDS,
             versions=versions,
             matches=rule_matches(list(recent)),
             rule_window=RULE_WINDOW,
             done=request.args.get("done", ""),
             **context,
         )
+
+    def file_error_text(exc: PolicyFileError) -> str:
+        where = (_("Line %(line)d: ", line=exc.line) if exc.line else "") + (
+            f"{exc.path}: " if exc.path else ""
+        )
+        return where + exc.message
+
+    async def edit_policy(
+        account: Account, form: Any, change: Callable[[PolicySnapshot], PolicyEdit]
+    ) -> WerkzeugResponse:
+        """Apply an editor ``change`` to the newest version and store it; raises FormError.
+
+        The change is made to the version in the database (never an older cached one),
+        and only if the form was opened on that version, so two admins never overwrite
+        each other's changes unseen.
+        """
+        try:
+            async with in_transaction():
+                site.policy.forget()
+                base = await site.policy.current()
+                policy_editor.check_base_version(form.get("base_version", ""), base.version)
+                edit = change(base)
+                if not edit.changed:
+                    return policy_done(_("Nothing changed: the policy is as it was."))
+                comment = form.get("comment", "").strip() or edit.summary
+                stored = await site.policy.apply(edit.source, actor(account), comment)
+        except PolicyFileError as exc:
+            raise policy_editor.FormError(file_error_text(exc)) from None
+        except IntegrityError:
+            # Another change took the next version number first.
+            raise policy_editor.StaleFormError(
+                _("Another change was stored at the same moment: check and submit again.")
+            ) from None
+        in_force = _("Policy version %(version)d is in force.", version=stored.version)
+        return policy_done(f"{edit.message} {in_force}")
+
+    def policy_done(message: str) -> WerkzeugResponse:
+        # 303: the browser fetches the policy page instead of posting the form again.
+        return redirect(url_for("webui.admin_policy", done=message), 303)
+
+    def form_status(exc: policy_editor.FormError) -> int:
+        return 409 if isinstance(exc, policy_editor.StaleFormError) else 422
 
     @bp.get("/admin/policy")
     async def admin_policy() -> Page:
@@ -303,12 +360,106 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
                 )
             parse_policy_file(draft, 0)
         except PolicyFileError as exc:
-            where = (_("Line %(line)d: ", line=exc.line) if exc.line else "") + (
-                f"{exc.path}: " if exc.path else ""
-            )
             return await policy_page(422, draft=draft, comment=comment,
-                                     error=where + exc.message, error_line=exc.line)  # fmt: skip
+                                     error=file_error_text(exc), error_line=exc.line)  # fmt: skip
         return await policy_page(draft=draft, comment=comment, valid=True)
+
+    @bp.post("/admin/policy/labels")
+    async def admin_policy_labels() -> Page:
+        account = require_admin()
+        await web.check_csrf()
+        form = await request.form
+        action = form.get("action", "")
+        change: Callable[[PolicySnapshot], PolicyEdit]
+        if action == "add":
+            name, position = form.get("name", ""), form.get("position", "")
+            change = partial(policy_editor.add_label, name=name, position=position)
+        elif action == "remove":
+            change = partial(policy_editor.remove_label, name=form.get("label", ""))
+        elif action == "default":
+            change = partial(policy_editor.set_default_label, name=form.get("label", ""))
+        else:
+            abort(400)
+        try:
+            return await edit_policy(account, form, change)
+        except policy_editor.FormError as exc:
+            return await policy_page(
+                form_status(exc), failed=f"label-{action}", form_error=exc, values=form
+            )
+
+    @bp.post("/admin/policy/profile-fields")
+    async def admin_policy_profile_fields() -> Page:
+        account = require_admin()
+        await web.check_csrf()
+        form = await request.form
+        values = policy_editor.ProfileFieldsForm.read(form)
+        try:
+            return await edit_policy(
+                account, form, partial(policy_editor.set_profile_fields, values=values)
+            )
+        except policy_editor.FormError as exc:
+            return await policy_page(
+                form_status(exc), failed=f"fields:{values.domain}", form_error=exc,
+                values=form, field_values=values,
+            )  # fmt: skip
+
+    async def rule_page(
+        kind: RuleKind, values: policy_editor.RuleForm | None, status: int = 200, **context: Any
+    ) -> tuple[str, int]:
+        return await web.render(
+            "admin/policy_rule.html",
+            status,
+            kind=kind,
+            values=values,
+            snapshot=await site.policy.current(),
+            group_names=[g.name for g in await groups.list_groups()],
+            kinds=KINDS,
+            **context,
+        )
+
+    @bp.get("/admin/policy/<any(content, group):kind>-rules")
+    async def admin_policy_rule_new(kind: RuleKind) -> Page:
+        require_admin()
+        return await rule_page(kind, policy_editor.new_rule_form(kind))
+
+    @bp.get("/admin/policy/<any(content, group):kind>-rules/<rule_id>")
+    async def admin_policy_rule(kind: RuleKind, rule_id: str) -> Page:
+        require_admin()
+        rule = policy_editor.find_rule(await site.policy.current(), kind, rule_id)
+        if rule is None:
+            abort(404)
+        return await rule_page(kind, policy_editor.form_of(rule), rule=rule)
+
+    @bp.post("/admin/policy/<any(content, group):kind>-rules")
+    async def admin_policy_rule_save(kind: RuleKind) -> Page:
+        account = require_admin()
+        await web.check_csrf()
+        form = await request.form
+        values = policy_editor.read_rule_form(kind, form)
+        try:
+            return await edit_policy(account, form, partial(policy_editor.save_rule, values=values))
+        except policy_editor.FormError as exc:
+            return await rule_page(
+                kind, values, form_status(exc), form_error=exc, comment=form.get("comment", "")
+            )
+
+    @bp.post(
+        "/admin/policy/<any(content, group):kind>-rules/<rule_id>/<any(delete, up, down):action>"
+    )
+    async def admin_policy_rule_change(kind: RuleKind, rule_id: str, action: str) -> Page:
+        account = require_admin()
+        await web.check_csrf()
+        form = await request.form
+        change: Callable[[PolicySnapshot], PolicyEdit]
+        if action == "delete":
+            change = partial(policy_editor.delete_rule, kind=kind, rule_id=rule_id)
+        else:
+            offset = -1 if action == "up" else 1
+            change = partial(policy_editor.move_rule, kind=kind, rule_id=rule_id, offset=offset)
+        try:
+            return await edit_policy(account, form, change)
+        except policy_editor.FormError as exc:
+            return await policy_page(form_status(exc), failed="rules", form_error=exc)
 
     @bp.get("/admin/policy/<int:version>")
     async def admin_policy_version(version: int) -> Page:
@@ -348,7 +499,7 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             else:
                 abort(404)
         except FedwallError as exc:
-            abort(422, service_message(exc.message))
+            abort(422, service_message(exc))
         return done("webui.admin_reviews", message)
 
     # ------------------------------------------------------------ audit
@@ -442,7 +593,7 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             else:
                 abort(400)
         except FedwallError as exc:
-            abort(422, service_message(exc.message))
+            abort(422, service_message(exc))
         return done("webui.admin_users", _("Group %(name)s updated.", name=name))
 
     # ------------------------------------------------------------ deliveries

@@ -18,9 +18,8 @@ from node.services.policy import (
     PolicyStore,
     groups_of,
     post_crossing,
-    profile_field_key,
-    profile_fields,
     simple_crossing,
+    visible_profile_values,
 )
 
 # Reason codes that mean "this peer may not talk to us at all" (vs. "not this content").
@@ -122,15 +121,19 @@ class Boundary:
         crossing = await post_crossing(post, author, self.peer, [], now())
         return evaluate(snapshot, crossing).crosses
 
-    async def visible_fields(self, account: Account) -> set[str]:
-        """Names of the account's profile fields this peer may see."""
-        snapshot = await self.store.current()
-        fields = profile_fields(account)
-        crossing = simple_crossing("outbound", self.peer, "profile_lookups", now(), fields=fields)
-        decision = evaluate(snapshot, crossing)
-        visible = set(decision.transformed if decision.transformed is not None else fields)
-        return {
-            str(item.get("name", ""))
-            for item in account.profile_fields or []
-            if profile_field_key(str(item.get("name", ""))) in visible
-        }
+    async def visible_fields(self, account: Account) -> dict[str, str]:
+        """Name -> value of the account's profile fields this peer may see.
+
+        Those the person shares with the peer and the policy lets cross, with values
+        as the policy leaves them (the settings page shows people the same computation).
+        """
+        return visible_profile_values(await self.store.current(), account, self.peer, now())
+
+
+async def anonymous_visible_fields(store: PolicyStore, account: Account) -> dict[str, str]:
+    """Name -> value of the profile fields an unsigned requester may see.
+
+    Fields the person shares with every node, under the policy's terms for a node
+    without an agreement; nothing is audited, as for any unsigned read.
+    """
+    return visible_profile_values(await store.current(), account, None, now())

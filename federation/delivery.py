@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import html
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -46,11 +47,11 @@ from node.services.outbox import WAKE_KEY
 from node.services.policy import (
     count_crossing,
     decide,
+    fields_shared_with,
     groups_of,
     post_crossing,
     post_kind,
     profile_field_key,
-    profile_fields,
     redacted_html,
     simple_crossing,
 )
@@ -420,9 +421,9 @@ class OutboxProcessor:
         if outgoing.post is not None:
             crossing = await post_crossing(outgoing.post, outgoing.sender, peer, accounts, moment)
         elif outgoing.kind == "profile_lookups":
-            crossing = simple_crossing(
-                "outbound", peer, "profile_lookups", moment, fields=profile_fields(outgoing.sender)
-            )
+            # Only the fields the person shares with this peer are offered to the policy.
+            fields = fields_shared_with(outgoing.sender, peer)
+            crossing = simple_crossing("outbound", peer, "profile_lookups", moment, fields=fields)
         else:
             groups = (await groups_of([outgoing.sender.id]))[outgoing.sender.id]
             crossing = simple_crossing(
@@ -433,18 +434,14 @@ class OutboxProcessor:
 
     def _copy_for(self, outgoing: Outgoing, decision: Decision) -> dict[str, Any]:
         """The activity as this peer may receive it (redacted text, withheld profile fields)."""
+        if outgoing.kind == "profile_lookups":
+            return _profile_copy_for(outgoing, decision)
         transformed = decision.transformed
         if transformed is None:
             return outgoing.activity
         activity = copy.deepcopy(outgoing.activity)
         obj = activity.get("object")
         if not isinstance(obj, dict):
-            return activity
-        if outgoing.kind == "profile_lookups":
-            obj["attachment"] = [
-                item for item in obj.get("attachment", [])
-                if profile_field_key(str(item.get("name", ""))) in transformed
-            ]  # fmt: skip
             return activity
         if "content" in transformed and "content" in obj:
             obj["content"] = redacted_html(transformed["content"])
@@ -463,6 +460,27 @@ class OutboxProcessor:
         node_actor = await Account.get_or_none(username=NODE_ACTOR_USERNAME, domain="")
         if node_actor is not None and outgoing.post is not None:
             await notifications.notify(outgoing.sender, "fedwall.policy", node_actor, outgoing.post)
+
+
+def _profile_copy_for(outgoing: Outgoing, decision: Decision) -> dict[str, Any]:
+    """The Update of a profile as ``decision.peer`` may receive it.
+
+    Its ``attachment`` keeps the fields the person shares with that peer and the policy
+    lets cross, also when the decision changed nothing: the others were never offered.
+    """
+    fields = fields_shared_with(outgoing.sender, decision.peer)
+    crossing = decision.transformed if decision.transformed is not None else fields
+    activity = copy.deepcopy(outgoing.activity)
+    obj = activity.get("object")
+    if isinstance(obj, dict) and "attachment" in obj:
+        kept = []
+        for item in obj["attachment"]:
+            key = profile_field_key(str(item.get("name", ""))) if isinstance(item, dict) else ""
+            if key in crossing:
+                # The value as the policy left it (a redacting rule may have changed it).
+                kept.append({**item, "value": html.escape(crossing[key])})
+        obj["attachment"] = kept
+    return activity
 
 
 async def _wait_any(event: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:

@@ -19,6 +19,7 @@ import orjson
 from quart import Blueprint, Request, Response, g, request
 
 from federation import documents
+from federation.boundary import anonymous_visible_fields
 from node.models import Account, Follow, KeyPair, Mention, Post, PostTag, WebSession
 from node.services import follows
 from node.services.accounts import NODE_ACTOR_USERNAME
@@ -308,8 +309,13 @@ def build_blueprint(runtime: _Runtime, fetch_guard: FetchGuard) -> Blueprint:
         if account is None or key is None:
             return _error(404, f"no user {username!r}")
         boundary = getattr(g, "boundary", None)
-        # Each peer sees the profile fields its agreement allows.
-        visible = await boundary.visible_fields(account) if boundary is not None else None
+        # Each peer sees the profile fields its person shares with it and its agreement
+        # allows; an unsigned requester those shared with every node that unlisted
+        # nodes may see.
+        if boundary is not None:
+            visible = await boundary.visible_fields(account)
+        else:
+            visible = await anonymous_visible_fields(site.policy, account)
         return activity_response(
             documents.actor_document(site, account, key, fields_visible=visible)
         )

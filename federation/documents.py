@@ -141,23 +141,35 @@ def actor_document(
     account: Account,
     key: KeyPair,
     *,
-    fields_visible: Iterable[str] | None = None,
+    fields_visible: Iterable[str] | Mapping[str, str] | None = None,
 ) -> JsonDict:
     """The ActivityStreams actor of a local account (``Person``, or ``Application``).
 
-    ``fields_visible`` limits the profile fields (``attachment``) to those names; None
+    ``fields_visible`` limits the profile fields (``attachment``) to those names; a
+    mapping also gives the value to show (as the policy left it, e.g. redacted). None
     shows them all.  Field values are escaped, since peers read them as HTML.
     """
     uri = account.uri
-    visible = None if fields_visible is None else set(fields_visible)
+    values: Mapping[str, str] | None
+    if fields_visible is None or isinstance(fields_visible, Mapping):
+        values = fields_visible
+    else:
+        names = set(fields_visible)
+        values = {
+            str(f.get("name", "")): str(f.get("value", ""))
+            for f in account.profile_fields
+            if f.get("name", "") in names
+        }
     attachment = [
         {
             "type": "PropertyValue",
             "name": field.get("name", ""),
-            "value": html.escape(field.get("value", "")),
+            "value": html.escape(
+                field.get("value", "") if values is None else values[field.get("name", "")]
+            ),
         }
         for field in account.profile_fields
-        if visible is None or field.get("name") in visible
+        if values is None or field.get("name", "") in values
     ]
     is_person = account.actor_type == "Person"
     document: JsonDict = {

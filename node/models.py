@@ -8,6 +8,8 @@ page through are time-ordered (:mod:`node.ids`) so keyset pagination is
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -40,7 +42,8 @@ class Account(Model):
     is_admin = fields.BooleanField(default=False)
     disabled = fields.BooleanField(default=False)
     locked = fields.BooleanField(default=False)
-    profile_fields: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list)
+    # Each: {"name", "value"} and optionally "shared_with" (peer domains, or ["*"]).
+    profile_fields: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
     avatar_url = fields.CharField(max_length=URL_LENGTH, null=True)
     uri = fields.CharField(max_length=URL_LENGTH, unique=True)
     url = fields.CharField(max_length=URL_LENGTH, null=True)

@@ -190,6 +190,35 @@ async def test_resync_updates_changed_attributes_and_keeps_the_persons_own_field
     assert "Title 'Chief Analyst' → 'Countess'" in plan.lines()[0]
 
 
+async def test_resync_keeps_who_each_synced_field_is_shared_with(
+    db: Database, site: Site, settings: Settings, directory: Slapd
+) -> None:
+    await sync(settings, site)
+    ada = await Account.get(username="ada")
+    choices = {"Phone": [], "Department": ["sales.example"]}
+    await update_profile(
+        ada,
+        profile_fields=[
+            {**f, "shared_with": choices[f["name"]]} if f["name"] in choices else f
+            for f in ada.profile_fields
+        ],
+    )
+    directory.modify(
+        "dn: uid=ada,ou=people,dc=example,dc=com\n"
+        "changetype: modify\n"
+        "replace: title\ntitle: Countess\n-\n"
+        "replace: telephoneNumber\ntelephoneNumber: +44 20 7946 0002\n"
+    )
+
+    await sync(settings, site)
+
+    ada = await Account.get(username="ada")
+    stored = {f["name"]: f for f in ada.profile_fields}
+    assert stored["Phone"] == {"name": "Phone", "value": "+44 20 7946 0002", "shared_with": []}
+    assert stored["Department"]["shared_with"] == ["sales.example"]
+    assert "shared_with" not in stored["Title"]
+
+
 async def test_person_who_left_is_disabled_and_keeps_their_posts(
     db: Database, site: Site, settings: Settings, directory: Slapd
 ) -> None:

@@ -421,3 +421,53 @@ async def test_nodes_that_store_a_post_are_exactly_those_the_preview_predicted(
     await wait_for(lambda: drained(a))
     stored = {node.domain for node in (b, c) if await node.post_by_uri(uri) is not None}
     assert stored == predicted
+
+
+# ---------------------------------------------------------------- 9. each person's choice
+
+
+async def _field_names(node: NodeProcess, username: str, domain: str) -> set[str]:
+    copy = await node.account(username, domain)
+    return {str(field["name"]) for field in copy.profile_fields} if copy is not None else set()
+
+
+async def test_a_field_shared_with_one_peer_reaches_only_that_peer(nodes: Nodes) -> None:
+    a, b, c = nodes.a, nodes.b, nodes.c
+    both = '["team", "office"]'
+    await nodes.set_policy(nodes.default_policy(profile={b.domain: both, c.domain: both}))
+    browser = await a.browser("dave")
+    try:
+        # The settings page's form: Office for b only, Team for every node.
+        saved = await browser.http.post(
+            "/settings/profile",
+            data={
+                "csrf": browser.csrf,
+                "display_name": "Dave",
+                "bio": "",
+                "sharing": "1",
+                "share_columns": [b.domain, c.domain],
+                "field_name_0": "Office",
+                "field_value_0": "Lyon, 3rd floor",
+                "field_share_0": [b.domain],
+                "field_name_1": "Team",
+                "field_value_1": "Finance",
+                "field_share_1": ["*", b.domain, c.domain],
+            },
+        )
+    finally:
+        await browser.close()
+    assert saved.status_code == 200, saved.text
+
+    # Followers' nodes refetch the actor on the Update, each signed as itself.
+    await wait_for(lambda: _has_fields(b, a.domain, {"Office", "Team"}))
+    await wait_for(lambda: _has_fields(c, a.domain, {"Team"}))
+    await wait_for(lambda: drained(a))
+    assert await _field_names(c, "dave", a.domain) == {"Team"}
+    as_b = (await signed(b, "bob", "GET", a.actor("dave"))).json()
+    as_c = (await signed(c, "carol", "GET", a.actor("dave"))).json()
+    assert {item["name"] for item in as_b.get("attachment", [])} == {"Office", "Team"}
+    assert {item["name"] for item in as_c.get("attachment", [])} == {"Team"}
+
+
+async def _has_fields(node: NodeProcess, domain: str, names: set[str]) -> bool:
+    return await _field_names(node, "dave", domain) == names

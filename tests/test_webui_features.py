@@ -13,7 +13,7 @@ from quart import Quart
 from node.app import runtime_of
 from node.db import Database
 from node.models import Account, Post
-from node.services.accounts import create_local_account
+from node.services.accounts import create_local_account, update_profile
 from node.services.follows import follow
 from node.services.posts import Draft, create_post
 from node.services.sessions import SESSION_COOKIE, open_session
@@ -182,6 +182,29 @@ async def test_the_language_is_an_account_setting_that_follows_the_person(app: Q
     other.set_cookie("localhost", LANGUAGE_COOKIE, "en")
     body = await text_of(await other.get("/home", headers={"Accept-Language": "en"}))
     assert '<html lang="fr">' in body
+
+
+async def test_the_settings_form_shows_every_profile_field_and_one_empty_row(app: Quart) -> None:
+    client, alice = await signed_in_client(app)
+    six = [{"name": f"Field {n}", "value": f"value {n}"} for n in range(6)]
+    await update_profile(alice, profile_fields=six)
+
+    page = await text_of(await client.get("/settings"))
+
+    assert page.count('name="field_name_') == 7
+    assert 'value="Field 5"' in page and 'value="value 5"' in page
+
+
+async def test_a_directory_account_is_sent_to_the_directory_to_change_its_password(
+    app: Quart,
+) -> None:
+    client, alice = await signed_in_client(app)
+    await Account.filter(id=alice.id).update(directory_id="4f1c-entry", password_hash=None)
+
+    page = await text_of(await client.get("/settings"))
+
+    assert 'id="password-directory"' in page
+    assert 'name="current_password"' not in page
 
 
 async def test_an_unknown_account_language_is_refused_and_nothing_changes(app: Quart) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,11 @@ from node.errors import AuthenticationFailed, FedwallError, NotFound
 from node.models import Account
 from node.services import accounts, follows, posts, timelines
 from node.services.content import Handle
+from node.services.policy import shares_with
 from webui.context import is_local_path
 from webui.i18n import LANGUAGES, remember_language, service_message
 from webui.i18n import gettext as _
+from webui.sharing import chosen_nodes, sharing_table
 
 if TYPE_CHECKING:
     from webui.context import WebContext
@@ -23,7 +26,9 @@ if TYPE_CHECKING:
 
 # "name", "@name", "name@node" or "@name@node" (a node may carry a port).
 HANDLE_RE = re.compile(r"^@?([a-zA-Z0-9_.-]{1,64})(?:@([a-zA-Z0-9.-]+(?::\d{1,5})?))?$")
-PROFILE_FIELD_ROWS = 4
+# The form shows the fields and one empty row (at least 4 rows), up to the service's 8.
+PROFILE_FIELD_ROWS = 8
+MIN_PROFILE_FIELD_ROWS = 4
 SEARCH_LIMIT = 20
 PARAGRAPH_BREAK = re.compile(r"</p>\s*<p>")
 TAG = re.compile(r"<[^>]+>")
@@ -93,7 +98,13 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
         account = web.viewer()
         if account is not None and account.id != author.id:
             relation = await follows.state_of(account, author)
-        return await web.render("wall.html", author=author, page=page, relation=relation)
+        fields = author.profile_fields or []
+        if account is None and author.is_local:
+            # Visitors who are not signed in see what the person shares with every node.
+            fields = [item for item in fields if shares_with(item, None)]
+        return await web.render(
+            "wall.html", author=author, fields=fields, page=page, relation=relation
+        )
 
     @bp.post("/follow")
     async def follow() -> Page:
@@ -113,7 +124,7 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
             else:
                 await follows.follow(site, account, target)
         except FedwallError as exc:
-            abort(422, service_message(exc.message))
+            abort(422, service_message(exc))
         return redirect(profile_path(target))
 
     @bp.get("/search")
@@ -154,21 +165,38 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
         account: Account, status: int = 200, **messages: Any
     ) -> tuple[str, int]:
         rows = list(account.profile_fields)[:PROFILE_FIELD_ROWS]
-        rows += [{"name": "", "value": ""}] * (PROFILE_FIELD_ROWS - len(rows))
+        shown = min(PROFILE_FIELD_ROWS, max(MIN_PROFILE_FIELD_ROWS, len(rows) + 1))
+        rows += [{"name": "", "value": ""}] * (shown - len(rows))
+        sharing = sharing_table(await site.policy.current(), account, rows, dt.datetime.now(dt.UTC))
         return await web.render("settings.html", status, account=account, bio=bio_text(
-            account.summary_html), field_rows=rows, **messages)  # fmt: skip
+            account.summary_html), field_rows=rows, sharing=sharing, **messages)  # fmt: skip
 
     @bp.post("/settings/profile")
     async def save_profile() -> Page:
         account = web.require_viewer()
         await web.check_csrf()
         form = await request.form
-        fields = []
+        fields: list[dict[str, object]] = []
+        # Without the sharing table (a scripted client), every field keeps its choice.
+        columns = form.getlist("share_columns") if form.get("sharing") else None
         for index in range(PROFILE_FIELD_ROWS):
             name = form.get(f"field_name_{index}", "").strip()
             value = form.get(f"field_value_{index}", "").strip()
-            if name or value:
-                fields.append({"name": name, "value": value})
+            if not (name or value):
+                continue
+            field: dict[str, object] = {"name": name, "value": value}
+            if columns is not None:
+                targets, missing = chosen_nodes(form.getlist(f"field_share_{index}"), columns)
+                if missing is not None:
+                    message = _(
+                        "“Any other node” shares %(field)s with every node, %(node)s included: "
+                        "uncheck it to choose nodes one by one.",
+                        field=name or _("Field %(n)d", n=index + 1),
+                        node=missing,
+                    )
+                    return await settings_form(account, 422, profile_error=message)
+                field["shared_with"] = targets
+            fields.append(field)
         try:
             await accounts.update_profile(
                 account,
@@ -178,7 +206,7 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
                 profile_fields=fields,
             )
         except FedwallError as exc:
-            return await settings_form(account, 422, profile_error=service_message(exc.message))
+            return await settings_form(account, 422, profile_error=service_message(exc))
         return await settings_form(account, profile_saved=True)
 
     @bp.post("/settings/password")
@@ -194,9 +222,9 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
         try:
             await accounts.change_password(account, form.get("current_password", ""), new)
         except AuthenticationFailed as exc:
-            return await settings_form(account, 422, password_error=service_message(exc.message))
+            return await settings_form(account, 422, password_error=service_message(exc))
         except FedwallError as exc:
-            return await settings_form(account, 422, password_error=service_message(exc.message))
+            return await settings_form(account, 422, password_error=service_message(exc))
         return await settings_form(account, password_saved=True)
 
     @bp.post("/settings/language")

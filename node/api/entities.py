@@ -18,10 +18,12 @@ import datetime as dt
 import html
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any, cast
 
 from node.models import Account, Bookmark, Follow, Like, Mention, Notification, Post, PostTag, Share
 from node.services.content import html_to_text, sanitize_html
+from node.services.policy import shares_with
 from node.services.timelines import TimelineItem
 from node.site import Site
 
@@ -70,9 +72,18 @@ def acct_of(account: Account) -> str:
     return account.username if account.is_local else f"{account.username}@{account.domain}"
 
 
+#: True while answering a call without a signed-in person (anonymous, or an app token):
+#: local people's profile fields are then limited to those they share with every node.
+#: The API's router and the streaming sessions set it; outside them it fails closed.
+ANONYMOUS_READER: ContextVar[bool] = ContextVar("anonymous_reader", default=True)
+
+
 def account_entity(site: Site, account: Account) -> Json:
     """Mastodon's Account entity."""
     avatar = account.avatar_url or site.base_url + MISSING_AVATAR_PATH
+    shown = account.profile_fields
+    if account.is_local and ANONYMOUS_READER.get():
+        shown = [item for item in shown if shares_with(item, None)]
     fields = [
         {
             "name": html.escape(str(item.get("name", ""))),
@@ -81,7 +92,7 @@ def account_entity(site: Site, account: Account) -> Json:
             else sanitize_html(str(item.get("value", ""))),
             "verified_at": None,
         }
-        for item in account.profile_fields
+        for item in shown
     ]
     return {
         "id": str(account.id),

@@ -19,6 +19,7 @@ import orjson
 from quart import Response, request
 from werkzeug.datastructures import MultiDict
 
+from node.api.entities import ANONYMOUS_READER
 from node.api.errors import ApiError, from_domain, invalid_token, outside_scopes, user_required
 from node.api.ratelimit import RateLimiter, Verdict
 from node.errors import FedwallError
@@ -343,7 +344,11 @@ def make_view(api: Api, endpoint: Endpoint) -> Callable[..., Awaitable[Response]
             if not verdict.allowed:
                 raise ApiError(429, "Too many requests")
             call = Call(api, grant, await read_params())
-            reply = await endpoint.handler(call, **path_args)
+            anonymous = ANONYMOUS_READER.set(call.viewer is None)
+            try:
+                reply = await endpoint.handler(call, **path_args)
+            finally:
+                ANONYMOUS_READER.reset(anonymous)
             response = to_response(api, reply)
         except ApiError as exc:
             response = error_response(exc)

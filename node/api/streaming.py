@@ -27,7 +27,7 @@ import orjson
 from quart import Blueprint, Response, websocket
 
 from node.api.conversations import conversation_entity
-from node.api.entities import StatusRenderer, notification_entities
+from node.api.entities import ANONYMOUS_READER, StatusRenderer, notification_entities
 from node.api.errors import ApiError, invalid_token, outside_scopes
 from node.api.routing import Api, Call, Router
 from node.models import Account, Notification, Post, Share
@@ -124,6 +124,14 @@ class StreamSession:
         """Mastodon ``(event, payload)`` pairs for ``event``; none if the viewer may not see it."""
         if event.name not in self.spec.events:
             return []
+        # Entities are rendered for this stream's viewer, long after the call returned.
+        anonymous = ANONYMOUS_READER.set(self.viewer is None)
+        try:
+            return await self._translate(event)
+        finally:
+            ANONYMOUS_READER.reset(anonymous)
+
+    async def _translate(self, event: Event) -> list[tuple[str, str]]:
         data: dict[str, Any] = event.data if isinstance(event.data, dict) else {}
         if event.name == "delete":
             status_id = data.get("share_id") or data.get("post_id")

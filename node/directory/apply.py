@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -10,6 +11,7 @@ from node.directory.link import AccountLink
 from node.directory.plan import GROUP_SOURCE, LocalAccount, LocalGroup, LocalState, SyncPlan
 from node.models import Account, Group, GroupMembership
 from node.services.accounts import create_local_account
+from node.services.policy import EVERY_NODE, sharing_by_name, stored_profile_field
 from node.site import Site
 
 # pg_advisory_xact_lock key: two syncs (CLI and worker, or two workers) never
@@ -63,8 +65,14 @@ async def load_local_state() -> LocalState:
     return LocalState(accounts=accounts, groups=groups)
 
 
-def _fields(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
-    return [{"name": name, "value": value} for name, value in pairs]
+def _fields(
+    pairs: tuple[tuple[str, str], ...], current: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Profile fields from the directory, keeping each person's choice of who sees a field."""
+    sharing = sharing_by_name(current or [])
+    return [
+        stored_profile_field(name, value, sharing.get(name, [EVERY_NODE])) for name, value in pairs
+    ]
 
 
 async def apply_plan(
@@ -109,11 +117,18 @@ async def apply_plan(
         ]
         if moving:
             await Account.filter(id__in=moving).update(email=None)
+        current_fields = dict(
+            await Account.filter(id__in=[u.account_id for u in plan.update_accounts]).values_list(
+                "id", "profile_fields"
+            )
+        )
         for update in plan.update_accounts:
             await Account.filter(id=update.account_id).update(
                 display_name=update.values.display_name,
                 email=update.values.email,
-                profile_fields=_fields(update.values.profile_fields),
+                profile_fields=_fields(
+                    update.values.profile_fields, current_fields.get(update.account_id)
+                ),
             )
             step()
         for create in plan.create_accounts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -15,7 +16,15 @@ from node.models import Account, KeyPair
 from node.passwords import hash_password, needs_rehash, verify_password
 from node.services import outbox
 from node.services.content import sanitize_html
+from node.services.policy import (
+    EVERY_NODE,
+    MAX_SHARED_WITH,
+    is_share_target,
+    sharing_by_name,
+    stored_profile_field,
+)
 from node.site import Site
+from node.translatable import translatable
 
 USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -29,13 +38,19 @@ NODE_ACTOR_USERNAME = "node.actor"
 def _check_username(username: str) -> None:
     if not USERNAME_RE.match(username):
         raise ValidationError(
-            f"invalid username {username!r}: use 1 to 30 lower-case letters, digits or _"
+            translatable(
+                "invalid username {username!r}: use 1 to 30 lower-case letters, digits or _"
+            ),
+            username=username,
         )
 
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValidationError(
+            translatable("password too short: at least {limit} characters"),
+            limit=MIN_PASSWORD_LENGTH,
+        )
 
 
 async def create_local_account(
@@ -58,15 +73,22 @@ async def create_local_account(
     if password is not None:
         _check_password(password)
     if len(display_name) > MAX_DISPLAY_NAME:
-        raise ValidationError(f"display name too long: at most {MAX_DISPLAY_NAME} characters")
+        raise ValidationError(
+            translatable("display name too long: at most {limit} characters"),
+            limit=MAX_DISPLAY_NAME,
+        )
     if email is not None:
         email = email.strip().lower()
         if not EMAIL_RE.match(email):
-            raise ValidationError(f"invalid e-mail address {email!r}")
+            raise ValidationError(translatable("invalid e-mail address {email!r}"), email=email)
     if await Account.filter(username=username, domain="").exists():
-        raise ValidationError(f"username {username!r} is already taken")
+        raise ValidationError(
+            translatable("username {username!r} is already taken"), username=username
+        )
     if email and await Account.filter(email=email).exists():
-        raise ValidationError(f"e-mail address {email!r} is already used by another account")
+        raise ValidationError(
+            translatable("e-mail address {email!r} is already used by another account"), email=email
+        )
     private_pem, public_pem = key_pair or generate_key_pair()
     uri = site.actor_uri(username)
     try:
@@ -94,7 +116,9 @@ async def create_local_account(
                 private_pem=private_pem,
             )
     except IntegrityError:
-        raise ValidationError(f"username {username!r} is already taken") from None
+        raise ValidationError(
+            translatable("username {username!r} is already taken"), username=username
+        ) from None
     return account
 
 
@@ -130,7 +154,7 @@ async def get_local(username: str) -> Account:
     """The local person account ``username`` (disabled ones included)."""
     account = await Account.get_or_none(username=username.lower(), domain="", actor_type="Person")
     if account is None:
-        raise NotFound(f"no local user {username!r}")
+        raise NotFound(translatable("no local user {username!r}"), username=username)
     return account
 
 
@@ -164,7 +188,7 @@ async def authenticate(login: str, password: str, settings: Settings | None = No
     ).first()
     if account is None:
         verify_password(None, password)
-        raise AuthenticationFailed("wrong username or password")
+        raise AuthenticationFailed(translatable("wrong username or password"))
     if account.directory_id is not None and auth_source != "local":
         assert settings is not None
         # Imported here: node.directory builds on this module.
@@ -173,18 +197,18 @@ async def authenticate(login: str, password: str, settings: Settings | None = No
         if account.directory_left or not await check_directory_password(
             settings, account.directory_id, password
         ):
-            raise AuthenticationFailed("wrong username or password")
+            raise AuthenticationFailed(translatable("wrong username or password"))
         if account.disabled:
-            raise AuthenticationFailed("this account is disabled")
+            raise AuthenticationFailed(translatable("this account is disabled"))
         return account
     if account.directory_id is not None or account.directory_left or auth_source == "directory":
         # No local password may be used: spend the same effort, then refuse.
         verify_password(None, password)
-        raise AuthenticationFailed("wrong username or password")
+        raise AuthenticationFailed(translatable("wrong username or password"))
     if not verify_password(account.password_hash, password):
-        raise AuthenticationFailed("wrong username or password")
+        raise AuthenticationFailed(translatable("wrong username or password"))
     if account.disabled:
-        raise AuthenticationFailed("this account is disabled")
+        raise AuthenticationFailed(translatable("this account is disabled"))
     if account.password_hash and needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
         await account.save(update_fields=["password_hash"])
@@ -194,9 +218,11 @@ async def authenticate(login: str, password: str, settings: Settings | None = No
 async def change_password(account: Account, current: str, new: str) -> None:
     """Replace the local password. Directory accounts have none: the directory keeps theirs."""
     if account.directory_id is not None:
-        raise ValidationError("this account uses the directory's password: change it there")
+        raise ValidationError(
+            translatable("this account uses the directory's password: change it there")
+        )
     if not verify_password(account.password_hash, current):
-        raise AuthenticationFailed("the current password is wrong")
+        raise AuthenticationFailed(translatable("the current password is wrong"))
     _check_password(new)
     account.password_hash = hash_password(new)
     await account.save(update_fields=["password_hash", "updated_at"])
@@ -208,16 +234,27 @@ async def update_profile(
     display_name: str | None = None,
     summary: str | None = None,
     locked: bool | None = None,
-    profile_fields: list[dict[str, str]] | None = None,
+    profile_fields: Sequence[Mapping[str, object]] | None = None,
 ) -> Account:
-    """Change profile data of a local account; returns it. Raises ValidationError."""
+    """Change profile data of a local account; returns it. Raises ValidationError.
+
+    Each profile field is ``{"name", "value"}``, optionally with ``shared_with``: the
+    peer domains it may cross to, ``["*"]`` for every node the policy allows, ``[]``
+    for this node only. A field given without it keeps the choice of the current field
+    of the same name (the client API knows no such thing); a new one goes to every node.
+    """
     if display_name is not None:
         if len(display_name) > MAX_DISPLAY_NAME:
-            raise ValidationError(f"display name too long: at most {MAX_DISPLAY_NAME} characters")
+            raise ValidationError(
+                translatable("display name too long: at most {limit} characters"),
+                limit=MAX_DISPLAY_NAME,
+            )
         account.display_name = display_name
     if summary is not None:
         if len(summary) > MAX_SUMMARY:
-            raise ValidationError(f"bio too long: at most {MAX_SUMMARY} characters")
+            raise ValidationError(
+                translatable("bio too long: at most {limit} characters"), limit=MAX_SUMMARY
+            )
         account.summary_html = sanitize_html(
             "".join(f"<p>{html.escape(line)}</p>" for line in summary.split("\n\n") if line)
         )
@@ -225,10 +262,29 @@ async def update_profile(
         account.locked = locked
     if profile_fields is not None:
         if len(profile_fields) > 8:
-            raise ValidationError("at most 8 profile fields")
-        account.profile_fields = [
-            {"name": str(f["name"])[:100], "value": str(f["value"])[:500]} for f in profile_fields
-        ]
+            raise ValidationError(translatable("at most 8 profile fields"))
+        kept = sharing_by_name(account.profile_fields or [])
+        stored = []
+        for f in profile_fields:
+            name = str(f["name"])[:100]
+            targets = f.get("shared_with")
+            if targets is None:
+                targets = kept.get(name, [EVERY_NODE])
+            if not isinstance(targets, list) or len(targets) > MAX_SHARED_WITH:
+                raise ValidationError(
+                    translatable("profile field {name!r} can be shared with at most {limit} nodes"),
+                    name=name,
+                    limit=MAX_SHARED_WITH,
+                )
+            for target in targets:
+                if not isinstance(target, str) or not is_share_target(target):
+                    raise ValidationError(
+                        translatable("profile field {name!r} cannot be shared with {target!r}"),
+                        name=name,
+                        target=target,
+                    )
+            stored.append(stored_profile_field(name, str(f["value"])[:500], targets))
+        account.profile_fields = stored
     async with in_transaction():
         await account.save()
         if account.is_local:

@@ -15,6 +15,7 @@ import html
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -29,6 +30,7 @@ from node.policy import (
     parse_policy_file,
     policy_to_toml,
 )
+from node.policy.kinds import normalise_domain
 from node.services import audit
 from node.services.content import html_to_text
 
@@ -204,6 +206,157 @@ def profile_fields(account: Account) -> dict[str, str]:
         if key != "profile.":
             fields[key] = str(item.get("value", ""))
     return fields
+
+
+# ----------------------------------------------------------------- the person's choice
+#
+# Each item of ``Account.profile_fields`` may carry ``shared_with``: peer domains, or
+# ``["*"]`` for every node the policy allows; ``[]`` keeps the field on this node. The
+# policy stays the ceiling: a field reaches a peer only when both let it.
+
+#: In ``shared_with``: every node the policy lets the field cross to.
+EVERY_NODE = "*"
+MAX_SHARED_WITH = 50
+# A peer domain as nodes name each other: DNS labels, and a port on development nodes.
+_NODE_DOMAIN = re.compile(
+    r"^(?=.{1,253}(:|$))[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$"
+)
+#: The requester of an unsigned fetch, judged as a node without an agreement.
+ANONYMOUS_PEER = "anonymous.invalid"
+
+
+def is_share_target(text: str) -> bool:
+    """True for ``"*"`` and for a domain-like peer name (``sales.example``, ``localhost:8001``)."""
+    target = normalise_domain(text)
+    return target == EVERY_NODE or bool(_NODE_DOMAIN.match(target))
+
+
+def normalised_shared_with(targets: Iterable[str]) -> list[str]:
+    """``shared_with`` as stored: ``["*"]`` when it covers every node, else sorted domains."""
+    chosen = {normalise_domain(target) for target in targets}
+    return [EVERY_NODE] if EVERY_NODE in chosen else sorted(chosen)
+
+
+def shared_with(item: Mapping[str, object]) -> frozenset[str]:
+    """The nodes a person shares one profile field with (``{"*"}``: every node allowed).
+
+    A field without ``shared_with`` is shared with every node, as before people could
+    choose; a malformed value keeps the field on this node.
+    """
+    raw = item.get("shared_with")
+    if raw is None:
+        return frozenset({EVERY_NODE})
+    if not isinstance(raw, list):
+        return frozenset()
+    return frozenset(normalise_domain(t) for t in raw if isinstance(t, str) and t.strip())
+
+
+def sharing_by_name(fields: Iterable[Mapping[str, object]]) -> dict[str, list[str]]:
+    """Each field name's ``shared_with`` as stored (the first field of a name counts).
+
+    For carrying people's choices over to a new list of fields that lacks them.
+    """
+    found: dict[str, list[str]] = {}
+    for item in fields:
+        found.setdefault(str(item.get("name", "")), normalised_shared_with(shared_with(item)))
+    return found
+
+
+def stored_profile_field(name: str, value: str, targets: Sequence[str]) -> dict[str, Any]:
+    """A profile field as ``Account.profile_fields`` holds it.
+
+    ``shared_with`` is left out when it is ``["*"]``, which is what its absence means.
+    """
+    item: dict[str, Any] = {"name": name, "value": value}
+    nodes = normalised_shared_with(targets)
+    if nodes != [EVERY_NODE]:
+        item["shared_with"] = nodes
+    return item
+
+
+def shares_with(item: Mapping[str, object], peer: str | None) -> bool:
+    """True when the person shares this field with ``peer`` (None: an anonymous requester)."""
+    targets = shared_with(item)
+    return EVERY_NODE in targets or (peer is not None and normalise_domain(peer) in targets)
+
+
+def fields_shared_with(account: Account, peer: str | None) -> dict[str, str]:
+    """The crossing fields of :func:`profile_fields` that the person shares with ``peer``.
+
+    ``peer=None`` is an anonymous, unsigned requester: only fields shared with ``"*"``.
+    Two fields with the same crossing name cross only when both are shared, so hiding
+    one of them hides the other too. ``profile.email`` is not a profile field people
+    choose for; it stays as it is.
+    """
+    hidden = {
+        profile_field_key(str(item.get("name", "")))
+        for item in account.profile_fields or []
+        if not shares_with(item, peer)
+    }
+    return {key: text for key, text in profile_fields(account).items() if key not in hidden}
+
+
+def profile_crossing(
+    snapshot: PolicySnapshot, peer: str, fields: Mapping[str, str], now: dt.datetime
+) -> dict[str, str]:
+    """The profile ``fields`` that cross to ``peer`` under the policy (possibly redacted).
+
+    Nothing crosses when the lookup is denied or held: a fetch cannot wait for review.
+    """
+    decision = evaluate(
+        snapshot, simple_crossing("outbound", peer, "profile_lookups", now, fields=fields)
+    )
+    if not decision.crosses:
+        return {}
+    return dict(decision.transformed if decision.transformed is not None else fields)
+
+
+def field_values(account: Account, crossing_fields: Mapping[str, str]) -> dict[str, str]:
+    """Name -> value of the account's profile fields among ``crossing_fields``, with the
+    crossing's value (a rule may have redacted it)."""
+    shown = {}
+    for item in account.profile_fields or []:
+        name = str(item.get("name", ""))
+        key = profile_field_key(name)
+        if key in crossing_fields:
+            shown[name] = crossing_fields[key]
+    return shown
+
+
+def visible_profile_values(
+    snapshot: PolicySnapshot, account: Account, peer: str | None, now: dt.datetime
+) -> dict[str, str]:
+    """Name -> value of the profile fields ``peer`` sees: shared by the person and let
+    cross, with the values the policy leaves (redactions applied).
+
+    ``peer=None`` is an unsigned requester: fields shared with every node, under the
+    terms the policy gives a node without an agreement (nothing in allowlist mode).
+    """
+    fields = fields_shared_with(account, peer)
+    return field_values(account, profile_crossing(snapshot, peer or ANONYMOUS_PEER, fields, now))
+
+
+def visible_profile_fields(
+    snapshot: PolicySnapshot, account: Account, peer: str | None, now: dt.datetime
+) -> set[str]:
+    """Names of the profile fields ``peer`` sees (see :func:`visible_profile_values`)."""
+    return set(visible_profile_values(snapshot, account, peer, now))
+
+
+def sharing_peers(snapshot: PolicySnapshot, now: dt.datetime) -> list[str]:
+    """Peer domains a person can choose to share profile fields with: allowed agreements.
+
+    Wildcard agreements (``*.corp.example``) are left out: their nodes get the fields
+    shared with every node.
+    """
+    return sorted(
+        domain
+        for domain, agreement in snapshot.peers.items()
+        if agreement.status == "allowed"
+        and not domain.startswith("*.")
+        and (agreement.expires is None or agreement.expires > now)
+    )
 
 
 async def decide(store: PolicyStore, crossing: Crossing) -> Decision:

@@ -302,3 +302,18 @@ async def test_hashtags_are_stored_lower_cased_once_and_linked(db: Database, sit
     assert names == ["qa", "release"]
     assert 'href="https://wall.test/tags/release"' in post.content_html
     assert 'href="https://wall.test/tags/qa"' in post.content_html
+
+
+def test_hashtag_links_keep_rel_tag_next_to_the_safe_rel() -> None:
+    html = render_text(
+        "ship the #Launch", lambda handle: None, lambda tag: f"https://n.example/tags/{tag}"
+    )
+
+    assert 'class="mention hashtag" rel="tag nofollow noopener noreferrer"' in html
+
+
+def test_only_hashtag_links_get_rel_tag() -> None:
+    html = sanitize_html('<a href="https://e.example" class="hashtagging" rel="tag">y</a>')
+
+    assert 'rel="nofollow noopener noreferrer"' in html
+    assert "tag nofollow" not in html

@@ -42,6 +42,10 @@ class Handle:
         return f"@{self.username}" + (f"@{self.domain}" if self.domain else "")
 
 
+# A hashtag link as the sanitiser writes it: its class, then the rel it set.
+_HASHTAG_REL = re.compile(r'(<a [^>]*class="[^"]*\bhashtag\b[^"]*" )rel="nofollow')
+
+
 def find_mentions(text: str) -> list[Handle]:
     """Distinct mentions in order of appearance."""
     seen: dict[Handle, None] = {}
@@ -63,14 +67,16 @@ def find_hashtags(text: str) -> list[str]:
 
 
 def sanitize_html(markup: str) -> str:
-    """Reduce any HTML to the allowlist; links get ``rel="nofollow noopener noreferrer"``."""
-    return nh3.clean(
+    """Reduce any HTML to the allowlist; links get ``rel="nofollow noopener noreferrer"``,
+    hashtag links ``rel="tag …"`` as well (the sanitiser replaces any ``rel`` it finds)."""
+    cleaned = nh3.clean(
         markup,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="nofollow noopener noreferrer",
     )
+    return _HASHTAG_REL.sub(r'\1rel="tag nofollow', cleaned)
 
 
 def html_to_text(markup: str) -> str:

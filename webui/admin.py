@@ -298,10 +298,11 @@ def add_routes(bp: Blueprint, web: WebContext) -> None:
         )
 
     def file_error_text(exc: PolicyFileError) -> str:
-        where = (_("Line %(line)d: ", line=exc.line) if exc.line else "") + (
-            f"{exc.path}: " if exc.path else ""
-        )
-        return where + exc.message
+        """The error as "Line N: path: problem", in the page's language."""
+        problem = service_message(exc)
+        if exc.path:
+            problem = _("%(where)s: %(problem)s", where=exc.path, problem=problem)
+        return (_("Line %(line)d: ", line=exc.line) if exc.line else "") + problem
 
     async def edit_policy(
         account: Account, form: Any, change: Callable[[PolicySnapshot], PolicyEdit]

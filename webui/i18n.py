@@ -16,11 +16,10 @@ import gettext as gettext_module
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from quart import Quart, g, has_request_context, request
 
-from node.errors import FedwallError
 from node.policy.decision import Reason, reason_line
 from node.translatable import Params, params_from_json
 
@@ -127,10 +126,24 @@ def _translate_template(template: str) -> str:
     return _raw_gettext(template) if template else template
 
 
-def service_message(error: FedwallError) -> str:
-    """A service's error in the page's language: its template translated, then filled in.
+class TemplatedError(Protocol):
+    """An error raised with a translatable template and its parameters: a service's
+    :class:`~node.errors.FedwallError`, or the policy engine's ``InvalidPolicyError`` and
+    ``PolicyFileError``."""
 
-    Templates the catalog does not know (e.g. policy-file problems) stay in English.
+    @property
+    def message(self) -> str: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, object]: ...
+
+
+def service_message(error: TemplatedError) -> str:
+    """A service's or the policy engine's error in the page's language: its template
+    translated, then filled in (without the policy path or line, which the caller places).
+
+    Templates the catalog does not know stay in English.
     """
     text = _translate_template(error.template)
     if not error.params:

@@ -40,7 +40,7 @@ from node.policy import (
 from node.policy.matchers import DETECTORS
 from node.services.policy import profile_field_key
 from webui.i18n import gettext as _
-from webui.i18n import lazy
+from webui.i18n import lazy, service_message
 
 Form: TypeAlias = MultiDict[str, str]
 RuleKind: TypeAlias = Literal["content", "group"]
@@ -83,7 +83,9 @@ class FormError(Exception):
         self.message = message
         self.field = field
         name = FIELD_NAMES.get(field or "")
-        super().__init__(f"{_(name)}: {message}" if name else message)
+        super().__init__(
+            _("%(where)s: %(problem)s", where=_(name), problem=message) if name else message
+        )
 
     @property
     def text(self) -> str:
@@ -131,7 +133,7 @@ def _form_error(error: InvalidPolicyError) -> FormError:
     """The engine's error, attached to the form field its path ends in."""
     last = re.sub(r"\[\d+\]", "", (error.path or "").rsplit(".", 1)[-1])
     name = _FIELD_OF_PATH.get(last, last)
-    return FormError(error.message, name if name in FIELD_NAMES else None)
+    return FormError(service_message(error), name if name in FIELD_NAMES else None)
 
 
 def _edit(snapshot: PolicySnapshot, summary: str, message: str, **changes: Any) -> PolicyEdit:
@@ -297,13 +299,13 @@ class ContentRuleForm:
             try:
                 found.append(KeywordMatcher(tuple(words)))
             except InvalidPolicyError as error:
-                raise FormError(error.message, "keywords") from None
+                raise FormError(service_message(error), "keywords") from None
         for number, pattern in enumerate(_lines(self.patterns), start=1):
             try:
                 found.append(RegexMatcher(pattern, self.ignore_case))
             except InvalidPolicyError as error:
                 raise FormError(
-                    _("line %(line)d: %(problem)s", line=number, problem=error.message),
+                    _("line %(line)d: %(problem)s", line=number, problem=service_message(error)),
                     "patterns",
                 ) from None
         for name in self.detectors:
@@ -522,7 +524,7 @@ def _scale(names: Iterable[str], field_name: str) -> LabelScale:
     try:
         return LabelScale(tuple(names))
     except InvalidPolicyError as error:
-        raise FormError(error.message, field_name) from None
+        raise FormError(service_message(error), field_name) from None
 
 
 def add_label(snapshot: PolicySnapshot, name: str, position: str) -> PolicyEdit:

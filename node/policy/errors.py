@@ -3,9 +3,20 @@
 Evaluation itself never raises for bad *input from peers* (an unknown label on an
 inbound activity is a ``deny`` with a reason); these errors are for policies and
 crossings that our own code or an administrator built wrongly.
+
+Like :class:`~node.errors.FedwallError`, they are raised with a template marked
+:func:`~node.translatable.translatable` and its ``str.format`` parameters, so the
+admin's pages can show them in the admin's language; ``message`` is the English text.
 """
 
 from __future__ import annotations
+
+from node.translatable import translatable
+
+
+def _english(template: str, params: dict[str, object]) -> str:
+    # Without parameters the template is the text as it is (it may hold literal braces).
+    return template.format(**params) if params else template
 
 
 class PolicyError(Exception):
@@ -15,13 +26,18 @@ class PolicyError(Exception):
 class InvalidPolicyError(PolicyError, ValueError):
     """A snapshot or one of its parts is inconsistent.
 
-    ``path`` locates the problem inside the policy, in the notation of the policy
-    file (``content_rules[2].action``, ``peers[0].outbound.max_label``), when known.
+    ``InvalidPolicyError(template, path, **params)``: ``message`` is
+    ``template.format(**params)``. ``path`` locates the problem inside the policy, in
+    the notation of the policy file (``content_rules[2].action``,
+    ``peers[0].outbound.max_label``), when known.
     """
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, template: str, path: str | None = None, **params: object) -> None:
+        message = _english(template, params)
         super().__init__(f"{path}: {message}" if path else message)
         self.message = message
+        self.template = template
+        self.params = params
         self.path = path
 
     def under(self, prefix: str) -> InvalidPolicyError:
@@ -29,14 +45,19 @@ class InvalidPolicyError(PolicyError, ValueError):
         if not prefix:
             return self
         path = f"{prefix}.{self.path}" if self.path else prefix
-        return InvalidPolicyError(self.message, path)
+        return InvalidPolicyError(self.template, path, **self.params)
 
 
 class UnknownLabelError(InvalidPolicyError, KeyError):
     """A classification label is not on the node's label scale."""
 
     def __init__(self, label: str, known: tuple[str, ...], path: str | None = None) -> None:
-        super().__init__(f"unknown label {label!r} (known labels: {', '.join(known)})", path)
+        super().__init__(
+            translatable("unknown label {label!r} (known labels: {known})"),
+            path,
+            label=label,
+            known=", ".join(known),
+        )
         self.label = label
         self.known = known
 
@@ -52,11 +73,24 @@ class UnknownLabelError(InvalidPolicyError, KeyError):
 
 
 class PolicyFileError(PolicyError, ValueError):
-    """A policy file could not be read; ``line`` is 1-based when it could be found."""
+    """A policy file could not be read; ``line`` is 1-based when it could be found.
 
-    def __init__(self, message: str, line: int | None = None, path: str | None = None) -> None:
+    ``template`` and ``params`` as for :class:`InvalidPolicyError`.
+    """
+
+    def __init__(
+        self, template: str, line: int | None = None, path: str | None = None, **params: object
+    ) -> None:
+        message = _english(template, params)
         where = ", ".join(part for part in (f"line {line}" if line else "", path or "") if part)
         super().__init__(f"{where}: {message}" if where else message)
         self.message = message
+        self.template = template
+        self.params = params
         self.line = line
         self.path = path
+
+    @classmethod
+    def of(cls, error: InvalidPolicyError, line: int | None) -> PolicyFileError:
+        """``error`` of a snapshot read from a file, found at ``line``."""
+        return cls(error.template, line, error.path, **error.params)

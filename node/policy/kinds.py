@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final, Literal, TypeAlias, get_args
 
 from node.policy.errors import InvalidPolicyError
+from node.translatable import translatable
 
 Direction: TypeAlias = Literal["outbound", "inbound"]
 Kind: TypeAlias = Literal[
@@ -30,11 +31,36 @@ PROFILE_FIELD_PREFIX: Final = "profile."
 ANY_PROFILE_FIELD: Final = "*"
 
 
-def check_choice(value: object, choices: tuple[str, ...], what: str, path: str) -> None:
+Choice: TypeAlias = Literal[
+    "direction",
+    "activity kind",
+    "federation mode",
+    "peer status",
+    "peers mode",
+    "action",
+    "mode",
+    "effect",
+]
+# One whole sentence per choice, so that a translation can make its words agree.
+_UNKNOWN_CHOICE: Final[dict[Choice, str]] = {
+    "direction": translatable("unknown direction {value!r} (expected one of {choices})"),
+    "activity kind": translatable("unknown activity kind {value!r} (expected one of {choices})"),
+    "federation mode": translatable(
+        "unknown federation mode {value!r} (expected one of {choices})"
+    ),
+    "peer status": translatable("unknown peer status {value!r} (expected one of {choices})"),
+    "peers mode": translatable("unknown peers mode {value!r} (expected one of {choices})"),
+    "action": translatable("unknown action {value!r} (expected one of {choices})"),
+    "mode": translatable("unknown mode {value!r} (expected one of {choices})"),
+    "effect": translatable("unknown effect {value!r} (expected one of {choices})"),
+}
+
+
+def check_choice(value: object, choices: tuple[str, ...], what: Choice, path: str) -> None:
     """Raise unless ``value`` is one of ``choices``, naming the alternatives."""
     if value not in choices:
         raise InvalidPolicyError(
-            f"unknown {what} {value!r} (expected one of {', '.join(choices)})", path
+            _UNKNOWN_CHOICE[what], path, value=value, choices=", ".join(choices)
         )
 
 
@@ -56,7 +82,9 @@ def check_domain_pattern(domain: str, path: str) -> None:
     """A peer domain, or ``*.suffix`` for every subdomain of ``suffix`` (not ``suffix`` itself)."""
     body = domain[2:] if domain.startswith("*.") else domain
     if not body or "*" in body or " " in body or "/" in body or body.startswith("."):
-        raise InvalidPolicyError(f"not a domain or '*.domain' pattern: {domain!r}", path)
+        raise InvalidPolicyError(
+            translatable("not a domain or '*.domain' pattern: {domain!r}"), path, domain=domain
+        )
 
 
 def domain_patterns(domain: str) -> frozenset[str]:

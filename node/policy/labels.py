@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Final
 
 from node.policy.errors import InvalidPolicyError, UnknownLabelError
+from node.translatable import translatable
 
 DEFAULT_LABELS: Final = ("public", "internal", "confidential", "restricted")
 
@@ -27,12 +28,18 @@ class LabelScale:
         names = tuple(self.names)
         object.__setattr__(self, "names", names)
         if not names:
-            raise InvalidPolicyError("the label scale needs at least one label", "labels")
+            raise InvalidPolicyError(
+                translatable("the label scale needs at least one label"), "labels"
+            )
         for name in names:
             if not isinstance(name, str) or not name.strip():
-                raise InvalidPolicyError(f"label names must be non-empty text: {name!r}", "labels")
+                raise InvalidPolicyError(
+                    translatable("label names must be non-empty text: {name!r}"),
+                    "labels",
+                    name=name,
+                )
         if len(set(names)) != len(names):
-            raise InvalidPolicyError("label names must be unique", "labels")
+            raise InvalidPolicyError(translatable("label names must be unique"), "labels")
         object.__setattr__(self, "_ranks", MappingProxyType({n: i for i, n in enumerate(names)}))
 
     def __contains__(self, label: object) -> bool:

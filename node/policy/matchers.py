@@ -198,7 +198,9 @@ class KeywordMatcher:
     def __post_init__(self) -> None:
         words = tuple(w.strip() for w in self.words)
         if not words or not all(words):
-            raise InvalidPolicyError("a keyword matcher needs non-empty words", "words")
+            raise InvalidPolicyError(
+                translatable("a keyword matcher needs non-empty words"), "words"
+            )
         object.__setattr__(self, "words", words)
         alternatives = sorted(
             (r"\s+".join(map(re.escape, w.split())) for w in words), key=len, reverse=True
@@ -287,10 +289,13 @@ class RegexMatcher:
         try:
             compiled = re.compile(self.pattern, re.IGNORECASE if self.ignore_case else 0)
         except re.error as error:
-            raise InvalidPolicyError(f"invalid regular expression: {error}", "pattern") from None
+            # Python's own explanation stays as it is (English): a parameter, not translated.
+            raise InvalidPolicyError(
+                translatable("invalid regular expression: {error}"), "pattern", error=str(error)
+            ) from None
         if compiled.fullmatch(""):
             raise InvalidPolicyError(
-                "regular expression matches empty text, so it would match everything",
+                translatable("regular expression matches empty text, so it would match everything"),
                 "pattern",
             )
         literal, folded, digits = _required(compiled)

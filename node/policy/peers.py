@@ -17,6 +17,7 @@ from node.policy.kinds import (
     check_kinds,
     normalise_domain,
 )
+from node.translatable import translatable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +42,11 @@ class DirectionTerms:
         object.__setattr__(self, "profile_fields", frozenset(self.profile_fields))
         check_kinds(self.kinds, "kinds")
         if not isinstance(self.media, bool):
-            raise InvalidPolicyError(f"media must be true or false, not {self.media!r}", "media")
+            raise InvalidPolicyError(
+                translatable("media must be true or false, not {media!r}"),
+                "media",
+                media=self.media,
+            )
 
     def shows_profile_field(self, name: str) -> bool:
         return ANY_PROFILE_FIELD in self.profile_fields or name in self.profile_fields
@@ -69,7 +74,8 @@ class PeerAgreement:
         check_choice(self.status, PEER_STATUSES, "peer status", "status")
         if self.expires is not None and self.expires.tzinfo is None:
             raise InvalidPolicyError(
-                "expires needs a time zone offset (e.g. 2027-03-31T00:00:00Z)", "expires"
+                translatable("expires needs a time zone offset (e.g. 2027-03-31T00:00:00Z)"),
+                "expires",
             )
 
     def terms(self, direction: str) -> DirectionTerms:

@@ -87,15 +87,17 @@ from node.policy.matchers import (
 from node.policy.peers import DirectionTerms, PeerAgreement
 from node.policy.rules import ContentAction, ContentRule, GroupEffect, GroupRule, PeersMode, Scope
 from node.policy.snapshot import PolicySnapshot
+from node.translatable import translatable
 
 T = TypeVar("T")
 _MISSING: Final = object()
-_TYPE_NAMES: Final = {
-    str: "text",
-    bool: "true or false",
-    list: "a list",
-    dict: "a table",
-    datetime: "a date-time",
+# What a key of the wrong type should have held: a whole sentence per type, for translations.
+_EXPECTED: Final[dict[type, str]] = {
+    str: translatable("expected text, got {value!r}"),
+    bool: translatable("expected true or false, got {value!r}"),
+    list: translatable("expected a list, got {value!r}"),
+    dict: translatable("expected a table, got {value!r}"),
+    datetime: translatable("expected a date-time, got {value!r}"),
 }
 
 
@@ -109,14 +111,17 @@ def parse_policy_file(text: str, version: int) -> PolicySnapshot:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"at line (\d+)", str(error))
+        # tomllib's own explanation stays as it is (English): a parameter, not translated.
         raise PolicyFileError(
-            f"not valid TOML: {error}", int(found.group(1)) if found else None
+            translatable("not valid TOML: {error}"),
+            int(found.group(1)) if found else None,
+            error=str(error),
         ) from None
     try:
         return _read_snapshot(_Table(data, ""), version)
     except InvalidPolicyError as error:
         line = _locate(text, data, error.path) if error.path else None
-        raise PolicyFileError(error.message, line, error.path) from None
+        raise PolicyFileError.of(error, line) from None
 
 
 # --- reading -----------------------------------------------------------------------
@@ -137,14 +142,12 @@ class _Table:
         self.used.add(key)
         if key not in self.data:
             if default is _MISSING:
-                raise InvalidPolicyError("required key is missing", self.at(key))
+                raise InvalidPolicyError(translatable("required key is missing"), self.at(key))
             return cast(T, default)
         value = self.data[key]
         # bool is an int in Python; TOML keeps them apart and so do we.
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise InvalidPolicyError(
-                f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}", self.at(key)
-            )
+            raise InvalidPolicyError(_EXPECTED[kind], self.at(key), value=value)
         return value
 
     def texts(self, key: str, default: Iterable[str] = ()) -> frozenset[str]:
@@ -154,9 +157,7 @@ class _Table:
         values = self.get(key, list, list(default))
         for index, value in enumerate(values):
             if not isinstance(value, str):
-                raise InvalidPolicyError(
-                    f"expected text, got {value!r}", f"{self.at(key)}[{index}]"
-                )
+                raise InvalidPolicyError(_EXPECTED[str], f"{self.at(key)}[{index}]", value=value)
         return cast(list[str], values)
 
     def table(self, key: str) -> _Table | None:
@@ -169,14 +170,14 @@ class _Table:
         for index, value in enumerate(values):
             path = f"{self.at(key)}[{index}]"
             if not isinstance(value, dict):
-                raise InvalidPolicyError(f"expected a table, got {value!r}", path)
+                raise InvalidPolicyError(_EXPECTED[dict], path, value=value)
             tables.append(_Table(value, path))
         return tables
 
     def done(self) -> None:
         for key in self.data:
             if key not in self.used:
-                raise InvalidPolicyError("unknown key", self.at(key))
+                raise InvalidPolicyError(translatable("unknown key"), self.at(key))
 
 
 def _build(path: str, make: Callable[[], T]) -> T:
@@ -207,7 +208,11 @@ def _read_snapshot(top: _Table, version: int) -> PolicySnapshot:
     for table in top.tables("peers"):
         agreement = _read_peer(table, labels)
         if agreement.domain in peers:
-            raise InvalidPolicyError(f"duplicate peer {agreement.domain!r}", table.at("domain"))
+            raise InvalidPolicyError(
+                translatable("duplicate peer {domain!r}"),
+                table.at("domain"),
+                domain=agreement.domain,
+            )
         peers[agreement.domain] = agreement
     content_rules = tuple(_read_content_rule(t) for t in top.tables("content_rules"))
     group_rules = tuple(_read_group_rule(t) for t in top.tables("group_rules"))
@@ -283,8 +288,10 @@ def _read_matcher(table: _Table) -> Matcher:
         matcher = DETECTORS[kind]()
     else:
         raise InvalidPolicyError(
-            f"unknown matcher type {kind!r} (expected one of {', '.join(MATCHER_TYPES)})",
+            translatable("unknown matcher type {value!r} (expected one of {choices})"),
             table.at("type"),
+            value=kind,
+            choices=", ".join(MATCHER_TYPES),
         )
     return matcher
 
@@ -302,7 +309,8 @@ def _read_scope(parent: _Table) -> Scope:
         listed = _Table(peers, table.at("peers")).texts(mode)
     else:
         raise InvalidPolicyError(
-            'expected "all", { only = [...] } or { except = [...] }', table.at("peers")
+            translatable('expected "all", { only = [...] } or { except = [...] }'),
+            table.at("peers"),
         )
     directions = table.texts("directions", ALL_DIRECTIONS)
     author_groups = table.texts("author_groups")

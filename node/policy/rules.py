@@ -21,6 +21,7 @@ from node.policy.kinds import (
     normalise_domain,
 )
 from node.policy.matchers import Matcher
+from node.translatable import translatable
 
 PeersMode: TypeAlias = Literal["all", "only", "except"]
 ContentAction: TypeAlias = Literal["block", "redact", "hold", "warn", "label"]
@@ -59,14 +60,20 @@ class Scope:
             object.__setattr__(self, name, frozenset(getattr(self, name)))
         object.__setattr__(self, "peers", frozenset(normalise_domain(p) for p in self.peers))
         if not self.directions:
-            raise InvalidPolicyError("a scope needs at least one direction", "directions")
+            raise InvalidPolicyError(
+                translatable("a scope needs at least one direction"), "directions"
+            )
         for direction in sorted(self.directions):
             check_choice(direction, DIRECTIONS, "direction", "directions")
         check_choice(self.peers_mode, PEERS_MODES, "peers mode", "peers")
         if self.peers_mode == "all" and self.peers:
-            raise InvalidPolicyError("peers are listed but the scope covers all peers", "peers")
+            raise InvalidPolicyError(
+                translatable("peers are listed but the scope covers all peers"), "peers"
+            )
         if self.peers_mode != "all" and not self.peers:
-            raise InvalidPolicyError(f"peers mode {self.peers_mode!r} needs peers", "peers")
+            raise InvalidPolicyError(
+                translatable("peers mode {mode!r} needs peers"), "peers", mode=self.peers_mode
+            )
         for peer in sorted(self.peers):
             check_domain_pattern(peer, "peers")
 
@@ -81,7 +88,9 @@ class Scope:
 def _check_rule_id(rule_id: str) -> None:
     if not rule_id or not set(rule_id) <= RULE_ID_CHARS:
         raise InvalidPolicyError(
-            f"rule ids are non-empty letters, digits, '-', '_' or '.': {rule_id!r}", "id"
+            translatable("rule ids are non-empty letters, digits, '-', '_' or '.': {id!r}"),
+            "id",
+            id=rule_id,
         )
 
 
@@ -111,9 +120,11 @@ class ContentRule:
         check_choice(self.action, CONTENT_ACTIONS, "action", "action")
         check_choice(self.mode, RULE_MODES, "mode", "mode")
         if self.action == "label" and not self.raise_to:
-            raise InvalidPolicyError("a 'label' rule needs raise_to", "raise_to")
+            raise InvalidPolicyError(translatable("a 'label' rule needs raise_to"), "raise_to")
         if self.action != "label" and self.raise_to is not None:
-            raise InvalidPolicyError("raise_to only applies to the 'label' action", "raise_to")
+            raise InvalidPolicyError(
+                translatable("raise_to only applies to the 'label' action"), "raise_to"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,7 +152,7 @@ class GroupRule:
         check_choice(self.effect, GROUP_EFFECTS, "effect", "effect")
         check_choice(self.mode, RULE_MODES, "mode", "mode")
         if not self.kinds:
-            raise InvalidPolicyError("a group rule needs at least one kind", "kinds")
+            raise InvalidPolicyError(translatable("a group rule needs at least one kind"), "kinds")
         check_kinds(self.kinds, "kinds")
         if (
             self.effect == "allow_only"
@@ -149,7 +160,9 @@ class GroupRule:
             and not self.scope.recipient_groups
         ):
             raise InvalidPolicyError(
-                "an 'allow_only' rule needs scope.author_groups or scope.recipient_groups",
+                translatable(
+                    "an 'allow_only' rule needs scope.author_groups or scope.recipient_groups"
+                ),
                 "scope",
             )
 
@@ -158,5 +171,7 @@ def check_unique_ids(rules: Iterable[ContentRule | GroupRule], table: str) -> No
     seen: set[str] = set()
     for index, rule in enumerate(rules):
         if rule.id in seen:
-            raise InvalidPolicyError(f"duplicate rule id {rule.id!r}", f"{table}[{index}].id")
+            raise InvalidPolicyError(
+                translatable("duplicate rule id {id!r}"), f"{table}[{index}].id", id=rule.id
+            )
         seen.add(rule.id)

@@ -22,6 +22,7 @@ from node.policy.labels import LabelScale
 from node.policy.matchers import KeywordMatcher, Matcher
 from node.policy.peers import DirectionTerms, PeerAgreement
 from node.policy.rules import ContentRule, GroupRule, Scope, check_unique_ids
+from node.translatable import translatable
 
 
 def default_unlisted_terms(labels: LabelScale, direction: Direction) -> DirectionTerms:
@@ -104,10 +105,17 @@ class PolicySnapshot:
             path = f"peers[{index}]"
             if normalise_domain(key) != agreement.domain:
                 raise InvalidPolicyError(
-                    f"listed as {key!r} but the agreement is for {agreement.domain!r}", path
+                    translatable("listed as {key!r} but the agreement is for {domain!r}"),
+                    path,
+                    key=key,
+                    domain=agreement.domain,
                 )
             if agreement.domain in peers:
-                raise InvalidPolicyError(f"duplicate peer {agreement.domain!r}", f"{path}.domain")
+                raise InvalidPolicyError(
+                    translatable("duplicate peer {domain!r}"),
+                    f"{path}.domain",
+                    domain=agreement.domain,
+                )
             labels.check(agreement.outbound.max_label, f"{path}.outbound.max_label")
             labels.check(agreement.inbound.max_label, f"{path}.inbound.max_label")
             peers[agreement.domain] = agreement
@@ -128,8 +136,9 @@ class PolicySnapshot:
         for index, group_rule in enumerate(self.group_rules):
             if group_rule.id in content_ids:
                 raise InvalidPolicyError(
-                    f"rule id {group_rule.id!r} is also a content rule id",
+                    translatable("rule id {id!r} is also a content rule id"),
                     f"group_rules[{index}].id",
+                    id=group_rule.id,
                 )
         for direction in DIRECTIONS:
             name = f"unlisted_{direction}"

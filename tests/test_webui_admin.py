@@ -20,6 +20,7 @@ from node.services.policy import count_crossing, note_peer_request
 from node.services.sessions import open_session
 from tests.test_webui import CSRF_FIELD, build_app, node_key  # noqa: F401  (module fixture)
 from webui.admin import federation_map, health_of
+from webui.i18n import LANGUAGE_COOKIE
 from webui.pages import SESSION_COOKIE
 
 PEER = "sales.example"
@@ -272,6 +273,20 @@ async def test_an_invalid_domain_is_refused_with_the_reason(app: Quart) -> None:
     assert response.status_code == 422
     assert 'class="error"' in await response.get_data(as_text=True)
     assert await PolicyVersion.all().count() == 0
+
+
+async def test_an_invalid_domain_is_explained_in_french_to_a_french_admin(app: Quart) -> None:
+    client, _ = await client_of(app, "root", admin=True)
+    client.set_cookie("localhost", LANGUAGE_COOKIE, "fr")
+    csrf = await csrf_of(client, "/admin/peers")
+
+    response = await client.post(
+        "/admin/peers", form={"csrf": csrf, "domain": "not a domain", "action": "allow"}
+    )
+
+    assert response.status_code == 422
+    page = await response.get_data(as_text=True)
+    assert "n\u2019est ni un domaine ni un motif" in page
 
 
 async def test_a_pending_request_shows_what_the_peer_tried_and_can_be_approved(

@@ -115,7 +115,7 @@ def check_domain(domain: str) -> str:
     try:
         check_domain_pattern(normalised, "domain")
     except InvalidPolicyError as error:
-        raise ValidationError(error.message) from None
+        raise ValidationError(error.template, **error.params) from None
     return normalised
 
 
@@ -185,7 +185,7 @@ def _agreement(
     try:
         return PeerAgreement(domain, status, outbound, inbound, note, expires)  # type: ignore[arg-type]
     except InvalidPolicyError as error:
-        raise ValidationError(error.message) from None
+        raise ValidationError(error.template, **error.params) from None
 
 
 async def _edit(
@@ -288,7 +288,7 @@ async def limit(
         try:
             new = {d: terms.applied_to(t) if d in directions else t for d, t in current.items()}
         except InvalidPolicyError as error:
-            raise ValidationError(error.message) from None
+            raise ValidationError(error.template, **error.params) from None
         return _agreement(
             domain,
             "allowed",

@@ -19,9 +19,8 @@ from federation.boundary import Boundary, refused_peer
 from federation.client import FederationClient, authority_of
 from federation.delivery import DeliveryWorker, OutboxProcessor
 from federation.errors import SignatureError
-from federation.handlers import HandlerContext, dispatch
 from federation.http import OutboundHttp
-from federation.inbox import InboxProcessor, request_view
+from federation.inbox import InboxProcessor, InboxWriter, request_view
 from federation.keys import KeyStore, Signer
 from federation.verify import KeyUnavailable, RequestVerifier
 from node.models import Account
@@ -50,6 +49,7 @@ class Federation:
         self.directory: ActorDirectory | None = None
         self.verifier: RequestVerifier | None = None
         self.inbox_wake = asyncio.Event()
+        self.inbox_writer = InboxWriter(self.inbox_wake)
         self.delivery_wake = asyncio.Event()
         self.retry = RetryPolicy(
             base_seconds=settings.delivery_retry_base,
@@ -103,10 +103,6 @@ class Federation:
         g.requester = key
         g.boundary = boundary
 
-    async def dispatch(self, activity: dict[str, object]) -> str:
-        assert self.directory is not None
-        return await dispatch(HandlerContext(self.runtime.site, self.directory), activity)
-
 
 def register(app: Quart, runtime: Runtime) -> Federation:
     """Add federation endpoints and workers to a node's app."""
@@ -132,13 +128,18 @@ def register(app: Quart, runtime: Runtime) -> Federation:
             settings.inbox_max_bytes,
             federation.inbox_wake,
             runtime.site.policy,
+            federation.inbox_writer,
         )
     )
 
     async def inbox_worker(stopping: asyncio.Event) -> None:
-        assert federation.verifier is not None
+        assert federation.verifier is not None and federation.directory is not None
         processor = InboxProcessor(
-            federation.verifier, federation.dispatch, federation.inbox_wake, runtime.site.policy
+            federation.verifier,
+            runtime.site,
+            federation.directory,
+            federation.inbox_wake,
+            writer=federation.inbox_writer,
         )
         await processor.run(stopping)
 

@@ -19,7 +19,7 @@ from federation.vocabulary import (
     mentions,
     object_origin_ok,
 )
-from node.models import Account, Follow, Post
+from node.models import Account, Post
 from node.services import remote
 from node.services.content import sanitize_html
 
@@ -52,14 +52,27 @@ def visibility_of(obj: dict[str, Any], author: Account) -> str:
     return "direct"
 
 
+def _on_this_node(context: HandlerContext, uri: str) -> bool:
+    try:
+        return context.is_local(uri)
+    except ValueError:  # not a URL: no account here has it as its id
+        return False
+
+
 async def note_from_object(
     context: HandlerContext, obj: dict[str, Any], author: Account
 ) -> remote.RemoteNote:
     """Interpret a remote post object; everything from the peer is sanitised here."""
     html, language = content_of(obj)
-    addressed = audience(obj) | set(mentions(obj))
-    local_mentioned = await Account.filter(uri__in=list(addressed), domain="", disabled=False)
-    remote_mentioned = await Account.filter(uri__in=list(set(mentions(obj)))).exclude(domain="")
+    # Local accounts have ids on this node's origin: most posts address none of them.
+    addressed = [uri for uri in audience(obj) | set(mentions(obj)) if _on_this_node(context, uri)]
+    local_mentioned = (
+        await Account.filter(uri__in=addressed, domain="", disabled=False) if addressed else []
+    )
+    mentioned = list(set(mentions(obj)))
+    remote_mentioned = (
+        await Account.filter(uri__in=mentioned).exclude(domain="") if mentioned else []
+    )
     visibility = visibility_of(obj, author)
     if visibility == "direct" and local_mentioned:
         remote_mentioned.extend(
@@ -108,7 +121,7 @@ async def _other_participants(
     found = []
     for uri in unknown[:MAX_PARTICIPANTS]:
         try:
-            found.append(await context.directory.resolve_uri(uri))
+            found.append(await context.resolve(uri))
         except FederationError as exc:
             log.info("could not resolve participant %s: %s", uri, exc.reason)
     return found
@@ -123,7 +136,7 @@ async def _concerns_this_node(
     if note.in_reply_to_uri and await Post.filter(uri=note.in_reply_to_uri).exists():
         return True
     # A pending follow counts: the author's node may deliver before its Accept arrives.
-    return await Follow.filter(followee_id=author.id, follower__domain="").exists()
+    return bool(await context.local_followers(author))
 
 
 async def store_object(
@@ -141,7 +154,7 @@ async def store_object(
         raise HandlerError("the object id is not on its author's origin")
     if id_of(obj.get("attributedTo")) not in (None, author.uri):
         raise HandlerError("the object is attributed to another actor")
-    existing = await Post.get_or_none(uri=obj["id"])
+    existing = await context.stored_post(obj["id"])
     if existing is not None:
         return existing
     note = await note_from_object(context, obj, author)
@@ -150,7 +163,11 @@ async def store_object(
     parent_uri = note.in_reply_to_uri
     if parent_uri and depth < MAX_REPLY_DEPTH and not await Post.filter(uri=parent_uri).exists():
         await _fetch_parent(context, parent_uri, depth)
-    return await remote.store_remote_post(context.site, author, note)
+    followers = [i for i, state in await context.local_followers(author) if state == "accepted"]
+    # Checked above, in the same transaction as the insert when the processor runs it.
+    post = await remote.insert_remote_post(context.site, author, note, followers=followers)
+    context.post_stored(post.uri)
+    return post
 
 
 async def _fetch_parent(context: HandlerContext, uri: str, depth: int) -> None:
@@ -158,7 +175,7 @@ async def _fetch_parent(context: HandlerContext, uri: str, depth: int) -> None:
         return
     try:
         parent = await context.fetch_object(uri)
-        parent_author = await context.directory.resolve_uri(id_of(parent.get("attributedTo")) or "")
+        parent_author = await context.resolve(id_of(parent.get("attributedTo")) or "")
         await store_object(context, parent, parent_author, depth=depth + 1, force=True)
     except FederationError as exc:
         # The reply is kept without its parent; the thread fills in if it arrives later.
@@ -185,7 +202,7 @@ async def handle_update(context: HandlerContext, activity: dict[str, Any]) -> st
         if obj.get("id") != actor_uri:
             raise HandlerError("an actor may only update itself")
         # Refetch rather than trust the embedded copy (it may be partial).
-        await context.directory.resolve_uri(actor_uri or "", refresh=True)
+        await context.resolve(actor_uri or "", refresh=True)
         return "processed"
     if obj.get("type") not in POST_TYPES:
         return f"unhandled: Update of {obj.get('type')!r}"

@@ -39,7 +39,7 @@ async def handle_announce(context: HandlerContext, activity: dict[str, Any]) -> 
             return "unhandled: Announce by an actor nobody here follows"
         try:
             obj = await context.fetch_object(target)
-            author = await context.directory.resolve_uri(id_of(obj.get("attributedTo")) or "")
+            author = await context.resolve(id_of(obj.get("attributedTo")) or "")
             post = await store_object(context, obj, author, force=True)
         except FederationError as exc:
             return f"unhandled: shared post could not be fetched ({exc.reason})"

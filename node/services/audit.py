@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import RawSQL
 from tortoise.queryset import QuerySet
@@ -67,6 +68,53 @@ def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(content)).hexdigest()
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to append: its content, without its place in the chain (seq, time, hashes)."""
+
+    kind: str
+    direction: str | None = None
+    peer: str | None = None
+    object_id: str | None = None
+    actor: str | None = None
+    label: str | None = None
+    decision: str | None = None
+    rule_ids: Sequence[str] = ()
+    policy_version: int | None = None
+    details: dict[str, Any] | None = None
+
+
+def _chained(entry: NewEntry, seq: int, prev_hash: str) -> AuditEntry:
+    """``entry`` as row ``seq`` of the chain, after the entry whose hash is ``prev_hash``."""
+    row = AuditEntry(
+        seq=seq,
+        created_at=dt.datetime.now(dt.UTC),
+        kind=entry.kind,
+        direction=entry.direction,
+        peer_domain=entry.peer,
+        object_id=entry.object_id,
+        actor=entry.actor,
+        label=entry.label,
+        decision=entry.decision,
+        rule_ids=list(entry.rule_ids),
+        policy_version=entry.policy_version,
+        details=entry.details or {},
+        prev_hash=prev_hash,
+        entry_hash="",
+    )
+    row.entry_hash = chain_hash(row.prev_hash, entry_content(row))
+    return row
+
+
+async def _chain_end(conn: BaseDBAsyncClient) -> tuple[int, str]:
+    """The last sequence number and hash, with the appenders' lock held (call in a transaction)."""
+    if conn.capabilities.dialect == "postgres":
+        # One appender at a time across processes; released at commit.
+        await conn.execute_query("SELECT pg_advisory_xact_lock(727274)")
+    last = await AuditEntry.all().order_by("-seq").first()
+    return (last.seq, last.entry_hash) if last else (0, GENESIS)
+
+
 async def append(
     kind: str,
     *,
@@ -81,30 +129,18 @@ async def append(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry at the end of the chain (safe with several writers)."""
+    entry = NewEntry(
+        kind, direction, peer, object_id, actor, label, decision, rule_ids, policy_version, details
+    )
+    return await _append_one(entry)
+
+
+async def _append_one(entry: NewEntry) -> AuditEntry:
     for _ in range(_RETRIES):
         try:
             async with in_transaction() as conn:
-                if conn.capabilities.dialect == "postgres":
-                    # One appender at a time across processes; released at commit.
-                    await conn.execute_query("SELECT pg_advisory_xact_lock(727274)")
-                last = await AuditEntry.all().order_by("-seq").first()
-                row = AuditEntry(
-                    seq=(last.seq + 1) if last else 1,
-                    created_at=dt.datetime.now(dt.UTC),
-                    kind=kind,
-                    direction=direction,
-                    peer_domain=peer,
-                    object_id=object_id,
-                    actor=actor,
-                    label=label,
-                    decision=decision,
-                    rule_ids=list(rule_ids),
-                    policy_version=policy_version,
-                    details=details or {},
-                    prev_hash=last.entry_hash if last else GENESIS,
-                    entry_hash="",
-                )
-                row.entry_hash = chain_hash(row.prev_hash, entry_content(row))
+                seq, prev_hash = await _chain_end(conn)
+                row = _chained(entry, seq + 1, prev_hash)
                 await row.save(force_create=True)
                 return row
         except IntegrityError:
@@ -112,10 +148,45 @@ async def append(
     raise RuntimeError("could not append to the audit log: too much contention")
 
 
-async def record_decision(
+async def append_many(entries: Sequence[NewEntry]) -> list[AuditEntry]:
+    """Append ``entries``, in order, at the end of the chain in one transaction.
+
+    The chain is the one as many :func:`append` calls would have made (same
+    sequence numbers and hashes, only fewer round trips); inside the caller's
+    transaction the entries commit with it, and on PostgreSQL the appenders'
+    lock is held from here until that commit.
+    """
+    if not entries:
+        return []
+    current = AuditEntry._meta.db
+    if isinstance(current, TransactionalDBClient):
+        # The caller's transaction keeps other appenders out until it commits (the lock
+        # taken here, or SQLite's write lock): nobody can take these sequence numbers.
+        return await _append_rows(current, entries)
+    for _ in range(_RETRIES):
+        try:
+            async with in_transaction() as conn:
+                return await _append_rows(conn, entries)
+        except IntegrityError:
+            continue  # another writer took these sequence numbers: read the new end, retry
+    raise RuntimeError("could not append to the audit log: too much contention")
+
+
+async def _append_rows(conn: BaseDBAsyncClient, entries: Sequence[NewEntry]) -> list[AuditEntry]:
+    seq, prev_hash = await _chain_end(conn)
+    rows = []
+    for entry in entries:
+        row = _chained(entry, seq + 1, prev_hash)
+        seq, prev_hash = row.seq, row.entry_hash
+        rows.append(row)
+    await AuditEntry.bulk_create(rows)
+    return rows
+
+
+def decision_entry(
     decision: Decision, *, object_id: str | None, actor: str | None, label: str | None
-) -> AuditEntry:
-    """Record a crossing decision with its reasons (dry-run ones included)."""
+) -> NewEntry:
+    """The audit entry of a crossing decision, with its reasons (dry-run ones included)."""
     reasons = [
         {
             "rule": reason.rule_id,
@@ -128,7 +199,7 @@ async def record_decision(
         }
         for reason in decision.reasons
     ]
-    return await append(
+    return NewEntry(
         "crossing",
         direction=decision.direction,
         peer=decision.peer,
@@ -139,6 +210,15 @@ async def record_decision(
         rule_ids=sorted({r.rule_id for r in decision.reasons if r.rule_id}),
         policy_version=decision.policy_version,
         details={"reasons": reasons},
+    )
+
+
+async def record_decision(
+    decision: Decision, *, object_id: str | None, actor: str | None, label: str | None
+) -> AuditEntry:
+    """Record a crossing decision with its reasons (dry-run ones included)."""
+    return await _append_one(
+        decision_entry(decision, object_id=object_id, actor=actor, label=label)
     )
 
 

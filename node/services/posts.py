@@ -7,7 +7,7 @@ Every change is written with its outbox event in one transaction
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from tortoise.expressions import F
@@ -125,22 +125,29 @@ async def get_visible_post(viewer: Account | None, post_id: int) -> Post:
     return post
 
 
-async def fan_out(post: Post, author: Account) -> list[int]:
-    """Write home-timeline entries for a new local or remote post; returns the owners."""
+async def fan_out(
+    post: Post, author: Account, *, followers: Collection[int] | None = None
+) -> list[int]:
+    """Write home-timeline entries for a new local or remote post; returns the owners.
+
+    ``followers``: the author's accepted local followers, when the caller has read them.
+    """
     owners: set[int] = set()
     if author.is_local:
         owners.add(author.id)
     if post.visibility in ("public", "node", "followers"):
-        follower_ids = await Follow.filter(
-            followee_id=author.id, state="accepted", follower__domain=""
-        ).values_list("follower_id", flat=True)
-        owners.update(int(i) for i in follower_ids)  # type: ignore[call-overload]
+        if followers is None:
+            follower_ids = await Follow.filter(
+                followee_id=author.id, state="accepted", follower__domain=""
+            ).values_list("follower_id", flat=True)
+            followers = [int(i) for i in follower_ids]  # type: ignore[call-overload]
+        owners.update(followers)
     if post.visibility == "direct":
         # Direct messages live in conversations, never in timelines.
         owners.clear()
+    # The post is new: no entry can exist yet (ignoring conflicts costs a statement built anew).
     await TimelineEntry.bulk_create(
-        [TimelineEntry(owner_id=o, post_id=post.id, status_id=post.id) for o in owners],
-        ignore_conflicts=True,
+        [TimelineEntry(owner_id=o, post_id=post.id, status_id=post.id) for o in owners]
     )
     return sorted(owners)
 

@@ -8,10 +8,12 @@ elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -58,9 +60,23 @@ async def store_remote_post(site: Site, author: Account, note: RemoteNote) -> Po
     existing = await Post.get_or_none(uri=note.uri)
     if existing is not None:
         return existing
+    return await insert_remote_post(site, author, note)
+
+
+async def insert_remote_post(
+    site: Site, author: Account, note: RemoteNote, *, followers: Collection[int] | None = None
+) -> Post:
+    """:func:`store_remote_post` for a caller that has just found no post with that uri.
+
+    ``followers``: the author's accepted local followers, when the caller has read them.
+    Called inside a transaction, it writes in that transaction, without a savepoint
+    of its own: a caller that survives an exception from here must undo its own
+    work too (the inbox processor rolls back the activity's savepoint).
+    """
     parent = await Post.get_or_none(uri=note.in_reply_to_uri) if note.in_reply_to_uri else None
     mentioned = {a.id: a for a in note.mentioned if a.id != author.id}
-    async with in_transaction():
+    in_callers = isinstance(Post._meta.db, TransactionalDBClient)
+    async with contextlib.nullcontext() if in_callers else in_transaction():
         post = await Post.create(
             uri=note.uri,
             url=note.url,
@@ -80,12 +96,15 @@ async def store_remote_post(site: Site, author: Account, note: RemoteNote) -> Po
             created_at=note.published or dt.datetime.now(dt.UTC),
             edited_at=note.updated,
         )
-        await Mention.bulk_create([Mention(post_id=post.id, account_id=i) for i in mentioned])
-        await PostTag.bulk_create([PostTag(post_id=post.id, name=t[:100]) for t in note.tags])
+        # An empty bulk_create still builds its statement: most posts mention and tag nobody.
+        if mentioned:
+            await Mention.bulk_create([Mention(post_id=post.id, account_id=i) for i in mentioned])
+        if note.tags:
+            await PostTag.bulk_create([PostTag(post_id=post.id, name=t[:100]) for t in note.tags])
         await Account.filter(id=author.id).update(posts_count=F("posts_count") + 1)
         if parent is not None:
             await Post.filter(id=parent.id).update(replies_count=F("replies_count") + 1)
-        owners = await fan_out(post, author)
+        owners = await fan_out(post, author, followers=followers)
         created = [
             await notifications.notify(account, "mention", author, post)
             for account in mentioned.values()
